@@ -1,0 +1,46 @@
+# ctrain — the friendly front. Two commands do all set-up on a fresh machine:
+#   make demo   installs what it needs, builds, runs the main job
+#   make test   installs what it needs, builds, runs every test
+# Both are idempotent; a second run installs nothing and rebuilds nothing.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 20
+
+.PHONY: all setup build demo test test-c test-asan test-install test-fuzz bench clean
+
+all: build
+
+setup:
+	@scripts/setup-deb.sh
+	@scripts/setup-python.sh >/dev/null
+
+build: setup
+	@scripts/build.sh $(BUILD) Release
+
+demo: build
+	@$(BUILD)/tools/ctrain demo
+
+test: setup test-c test-asan test-install test-fuzz
+
+test-c: build
+	@cd $(BUILD) && ctest --output-on-failure
+
+test-asan: setup
+	@scripts/build.sh $(BUILD_ASAN) Debug -DCTRAIN_SANITIZE=ON
+	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure
+
+test-install: build
+	@scripts/test-install.sh $(BUILD)
+
+test-fuzz: setup
+	@CC=clang scripts/build.sh $(BUILD_FUZZ) Debug -DCTRAIN_FUZZ=ON -DCTRAIN_TESTS=OFF
+	@scripts/run-fuzzers.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+bench: build
+	@$(BUILD)/bench/ctrain_bench
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -1,0 +1,179 @@
+/* ctrain — the optimizer engine.
+ *
+ * An optimizer (ct_optim) updates plain buffers in place. The caller owns the
+ * parameter and gradient memory; the optimizer owns its state. Parameters are
+ * registered in groups, each group with its own hyperparameters, exactly as
+ * torch.optim's param_groups. Any slice of a larger buffer can be a parameter,
+ * so one flat model allocation can be split into groups (e.g. no weight decay
+ * on biases and norms) or into shards.
+ *
+ * Optimizers (names as given to ct_optim_create) and their options follow
+ * torch.optim, with tuples spelled as comma lists ("betas=0.9,0.999"):
+ *   sgd adam adamw adagrad rmsprop adadelta adamax nadam radam rprop asgd
+ *   lamb lars lion adafactor
+ * Lookahead wraps any of them (ct_optim_enable_lookahead). docs/optimizers.md
+ * lists every option with its default, range and formula source.
+ *
+ * Options are given as text, "key=value" pairs separated by spaces:
+ *   "lr=1e-3 betas=0.9,0.999 weight_decay=0.01 amsgrad=true"
+ * Booleans accept true/false/1/0. Unknown keys and out-of-range values are
+ * refused with a message naming the key, the value and the allowed range.
+ *
+ * Thread safety: a handle may be used from any thread, but by one thread at a
+ * time. Distinct handles are independent. The engine has no global state.
+ */
+#ifndef CTRAIN_OPTIM_H
+#define CTRAIN_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ct_optim ct_optim;
+
+/* Element types of parameters and gradients. Only CT_F32 is supported by
+ * this version; others are refused with CT_EUNSUPPORTED. */
+typedef enum ct_dtype { CT_F32 = 0, CT_BF16 = 1, CT_F16 = 2 } ct_dtype;
+
+/* One parameter tensor: a contiguous run of numel elements. */
+typedef struct ct_param {
+    void *data;       /* values, updated in place by ct_optim_step */
+    void *grad;       /* gradient of the same size and dtype; NULL means the
+                         parameter has no gradient and is skipped by a step */
+    size_t numel;     /* element count, > 0 */
+    int32_t dtype;    /* a ct_dtype */
+    int32_t ndim;     /* 0..8; 0 means a flat vector of numel elements */
+    int64_t shape[8]; /* the first ndim entries; their product is numel.
+                         Only factored optimizers (adafactor) look at it. */
+} ct_param;
+
+/* What a step does when a gradient holds NaN or infinity. The check reads
+ * every gradient before anything is written, so parameters and state are
+ * never touched by a step that sees a non-finite gradient.
+ *   CT_NONFINITE_ERROR: nothing is updated; the step returns CT_ENONFINITE
+ *                       naming the group, parameter and index (default).
+ *   CT_NONFINITE_SKIP:  nothing is updated; the step returns CT_OK and the
+ *                       skip is counted (ct_optim_skipped_steps), as AMP's
+ *                       GradScaler skips steps with inf/NaN gradients.
+ *   CT_NONFINITE_NONE:  no check, as torch.optim: NaN propagates. */
+typedef enum ct_nonfinite_policy {
+    CT_NONFINITE_ERROR = 0,
+    CT_NONFINITE_SKIP = 1,
+    CT_NONFINITE_NONE = 2
+} ct_nonfinite_policy;
+
+/* The name of the i-th optimizer ctrain knows, or NULL past the last. */
+const char *ct_optim_kind_name(size_t i);
+
+/* Creates an optimizer by name with default options for its groups
+ * (overrides of the optimizer's defaults; may be NULL or ""). On failure
+ * *out is NULL and ct_errmsg() says why. */
+ct_status ct_optim_create(ct_optim **out, const char *name, const char *options);
+
+/* Frees the optimizer and its state. NULL is a no-op. */
+void ct_optim_destroy(ct_optim *opt);
+
+/* The message of the last failed call on this handle, "" if none. */
+const char *ct_optim_errmsg(const ct_optim *opt);
+
+/* The optimizer's name as given to ct_optim_create. */
+const char *ct_optim_name(const ct_optim *opt);
+
+/* Adds a group of n parameters whose options are the optimizer's defaults
+ * overridden by `options` (may be NULL). The params array is copied; the
+ * buffers it points to must outlive the optimizer or be replaced. State is
+ * allocated here, zeroed, and initialised at each parameter's first step, so
+ * a step never allocates. *group_index (may be NULL) receives the new group's
+ * index. Refused if a parameter is already registered in any group. */
+ct_status ct_optim_add_group(ct_optim *opt, const ct_param *params, size_t n,
+                             const char *options, size_t *group_index);
+
+size_t ct_optim_num_groups(const ct_optim *opt);
+/* Number of parameters in a group (0 for an unknown group). */
+size_t ct_optim_group_size(const ct_optim *opt, size_t group);
+
+/* Changes options of one group ("lr=0.1 momentum=0.9"). All or nothing:
+ * on failure the group keeps its previous options. Options that change the
+ * shape of the state (amsgrad, momentum from or to zero, centered, ...)
+ * are refused once any parameter of the group holds state. */
+ct_status ct_optim_set_options(ct_optim *opt, size_t group, const char *options);
+
+/* Reads an option of a group: up to cap values into values, the count of
+ * values of the option into *count (1, or 2 for pairs such as betas). */
+ct_status ct_optim_get_option(const ct_optim *opt, size_t group, const char *key,
+                              double *values, size_t cap, size_t *count);
+
+/* Learning rate of a group: what schedules read and write. */
+ct_status ct_optim_set_lr(ct_optim *opt, size_t group, double lr);
+ct_status ct_optim_get_lr(const ct_optim *opt, size_t group, double *lr);
+
+/* Points parameter `index` of `group` at new data and gradient buffers of
+ * the same size (grad may be NULL). State is kept. */
+ct_status ct_optim_set_buffers(ct_optim *opt, size_t group, size_t index,
+                               void *data, void *grad);
+
+/* Performs one update of every parameter that has a gradient. */
+ct_status ct_optim_step(ct_optim *opt);
+
+/* Same, with the gradient pointer of every parameter given in one table of
+ * n entries in registration order (group 0 first), NULL for "no gradient".
+ * n must equal the total parameter count. The pointers are kept for later
+ * steps and ct_optim_zero_grad. This is the one call a framework makes per
+ * step, whatever its number of tensors. */
+ct_status ct_optim_step_grads(ct_optim *opt, void *const *grads, size_t n);
+
+/* Sets every registered gradient buffer to zero. */
+ct_status ct_optim_zero_grad(ct_optim *opt);
+
+/* Threads used by a step (>= 1; default 1). Results are bit-identical for
+ * every thread count. */
+ct_status ct_optim_set_threads(ct_optim *opt, int threads);
+
+ct_status ct_optim_set_nonfinite_policy(ct_optim *opt, ct_nonfinite_policy policy);
+/* Steps skipped so far under CT_NONFINITE_SKIP. */
+ct_status ct_optim_skipped_steps(const ct_optim *opt, uint64_t *count);
+
+/* Wraps the optimizer in Lookahead (Zhang et al. 2019, "Lookahead Optimizer:
+ * k steps forward, 1 step back", Algorithm 1): every k steps the slow
+ * weights move alpha of the way to the fast weights and the fast weights are
+ * reset to them. k >= 1, alpha in [0, 1]. Must be called before any
+ * parameter is added. */
+ct_status ct_optim_enable_lookahead(ct_optim *opt, int k, double alpha);
+
+/* State introspection, for front ends that expose state as tensors sharing
+ * memory with the engine. Buffers are named as in torch.optim ("exp_avg",
+ * "momentum_buffer", ...). */
+ct_status ct_optim_state_count(const ct_optim *opt, size_t group, size_t index,
+                               size_t *count);
+ct_status ct_optim_state_buffer(ct_optim *opt, size_t group, size_t index, size_t i,
+                                const char **name, float **data, size_t *numel);
+/* Steps taken by one parameter (torch.optim's state "step"). Setting it
+ * marks the parameter's state as initialised when step > 0. */
+ct_status ct_optim_get_step(const ct_optim *opt, size_t group, size_t index,
+                            int64_t *step);
+ct_status ct_optim_set_step(ct_optim *opt, size_t group, size_t index, int64_t step);
+
+/* Saves the whole optimizer state (every state buffer, steps, options of
+ * every group, format version) in the safetensors layout. */
+ct_status ct_optim_save(ct_optim *opt, const char *path);
+/* Same, into a buffer the caller frees with ct_free. */
+ct_status ct_optim_save_mem(ct_optim *opt, void **buf, size_t *len);
+/* Loads a state written by ct_optim_save into an optimizer of the same
+ * kind whose groups have the same parameter sizes. A file of another
+ * optimizer, format version or layout, or a truncated or corrupt one, is
+ * refused with CT_EFORMAT or CT_EMISMATCH and nothing is modified. */
+ct_status ct_optim_load(ct_optim *opt, const char *path);
+ct_status ct_optim_load_mem(ct_optim *opt, const void *buf, size_t len);
+
+/* Frees memory ctrain returned to the caller. */
+void ct_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,113 @@
+/* Adam and AdamW (with amsgrad and maximize).
+ * Source: torch/optim/adam.py, _single_tensor_adam (PyTorch 2.x); Kingma &
+ * Ba 2015, Algorithm 1; AdamW: Loshchilov & Hutter 2019, Algorithm 2
+ * (decoupled weight decay). Per element, at step t:
+ *   g = maximize ? -grad : grad
+ *   AdamW: p *= 1 - lr*wd            Adam: g += wd * p
+ *   m = lerp(m, g, 1 - b1);  v = b2 v + (1 - b2) g^2
+ *   amsgrad: vmax = max(vmax, v), use vmax for v
+ *   denom = sqrt(v) / sqrt(1 - b2^t) + eps
+ *   p += (-lr / (1 - b1^t)) * m / denom
+ * Where ATen's vectorized kernels fuse a multiply-add (add with alpha, lerp,
+ * addcmul) so do we (fmaf), so rounding follows torch's; addcdiv is not
+ * fused there.                                                               */
+#include <math.h>
+
+#include "optim_impl.h"
+
+enum { LR, BETAS, BETA2, EPS, WD, AMSGRAD, MAXIMIZE };
+enum { S_STEP_SIZE, S_BC2_SQRT, S_DECAY };
+
+#define ADAM_OPTS(wd_default)                                                                    \
+    {                                                                                            \
+        {"lr", CT_OPT_REAL, 1, LR, {1e-3}, 0, INFINITY, 0, 0},                                   \
+        {"betas", CT_OPT_REAL, 2, BETAS, {0.9, 0.999}, 0, 1, CT_OPT_HI_OPEN, 0},                 \
+        {"eps", CT_OPT_REAL, 1, EPS, {1e-8}, 0, INFINITY, CT_OPT_LO_OPEN, 0},                                 \
+        {"weight_decay", CT_OPT_REAL, 1, WD, {wd_default}, 0, INFINITY, 0, 0},                   \
+        {"amsgrad", CT_OPT_BOOL, 1, AMSGRAD, {0}, 0, 1, 0, 0},                                   \
+        {"maximize", CT_OPT_BOOL, 1, MAXIMIZE, {0}, 0, 1, 0, 0},                                 \
+    }
+
+static const ct_opt_desc adam_opts[] = ADAM_OPTS(0);
+static const ct_opt_desc adamw_opts[] = ADAM_OPTS(1e-2);
+
+static int layout(const double *hp, const ct_param *p, ct_state_desc *out)
+{
+    out[0] = (ct_state_desc){"exp_avg", p->numel};
+    out[1] = (ct_state_desc){"exp_avg_sq", p->numel};
+    if (hp[AMSGRAD] == 0)
+        return 2;
+    out[2] = (ct_state_desc){"max_exp_avg_sq", p->numel};
+    return 3;
+}
+
+static void prepare(const double *hp, ct_slot *s)
+{
+    double t = (double)s->step;
+    double bc1 = 1 - pow(hp[BETAS], t), bc2 = 1 - pow(hp[BETA2], t);
+    s->scal[S_STEP_SIZE] = hp[LR] / bc1;
+    s->scal[S_BC2_SQRT] = sqrt(bc2);
+    s->scal[S_DECAY] = 1 - hp[LR] * hp[WD];
+}
+
+static inline void adam_kernel(const double *hp, const ct_slot *s, size_t b, size_t e,
+                               int decoupled)
+{
+    float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
+    float *vmax = hp[AMSGRAD] != 0 ? s->state[2] : NULL;
+    const float *gr = ct_gf(s);
+    const float w1 = (float)(1 - hp[BETAS]), b2 = (float)hp[BETA2], w2 = (float)(1 - hp[BETA2]);
+    const float wd = (float)hp[WD], decay = (float)s->scal[S_DECAY], eps = (float)hp[EPS];
+    const float bc2s = (float)s->scal[S_BC2_SQRT], neg_step = (float)-s->scal[S_STEP_SIZE];
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    for (size_t i = b; i < e; i++) {
+        float g = maximize ? -gr[i] : gr[i];
+        if (has_wd) {
+            if (decoupled)
+                p[i] = p[i] * decay;
+            else
+                g = fmaf(wd, p[i], g);
+        }
+        m[i] = fmaf(w1, g - m[i], m[i]);
+        v[i] = fmaf(w2 * g, g, v[i] * b2);
+        float vv = v[i];
+        if (vmax) {
+            vmax[i] = vmax[i] > vv ? vmax[i] : vv;
+            vv = vmax[i];
+        }
+        float denom = sqrtf(vv) / bc2s + eps;
+        p[i] = p[i] + neg_step * m[i] / denom;
+    }
+}
+
+static void adam_k(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+{
+    (void)phase, (void)red;
+    adam_kernel(hp, s, b, e, 0);
+}
+
+static void adamw_k(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+{
+    (void)phase, (void)red;
+    adam_kernel(hp, s, b, e, 1);
+}
+
+const ct_optim_kind ct_kind_adam = {
+    .name = "adam",
+    .opts = adam_opts,
+    .n_opts = sizeof adam_opts / sizeof *adam_opts,
+    .layout = layout,
+    .n_phases = 1,
+    .prepare = prepare,
+    .kernel = adam_k,
+};
+
+const ct_optim_kind ct_kind_adamw = {
+    .name = "adamw",
+    .opts = adamw_opts,
+    .n_opts = sizeof adamw_opts / sizeof *adamw_opts,
+    .layout = layout,
+    .n_phases = 1,
+    .prepare = prepare,
+    .kernel = adamw_k,
+};

@@ -1,0 +1,652 @@
+/* The optimizer engine: groups, state, the parallel step, save and load. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/pool.h"
+#include "../io/safetensors.h"
+#include "optim_impl.h"
+
+int ct_hp_slot(const ct_optim_kind *k, const char *name)
+{
+    const ct_opt_desc *d = ct_opts_find(k->opts, k->n_opts, name);
+    return d ? d->slot : -1;
+}
+
+/* ---- creation ---------------------------------------------------------- */
+
+static ct_status check_options(ct_optim *o, const double *hp)
+{
+    ct_status st = ct_opts_check(o->kind->opts, o->kind->n_opts, o->kind->name, hp, &o->err);
+    if (!st && o->kind->check)
+        st = o->kind->check(hp, &o->err);
+    return st ? ct_fail_keep(&o->err, st) : CT_OK;
+}
+
+ct_status ct_optim_create(ct_optim **out, const char *name, const char *options)
+{
+    if (!out)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_create: out is NULL");
+    *out = NULL;
+    if (!name)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_create: name is NULL");
+    const ct_optim_kind *k = ct_optim_find_kind(name);
+    if (!k) {
+        char known[512];
+        size_t len = 0;
+        known[0] = 0;
+        for (size_t i = 0; ct_optim_kind_name(i) && len < sizeof known; i++)
+            len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "",
+                                    ct_optim_kind_name(i));
+        return ct_fail(NULL, CT_EINVAL, "unknown optimizer '%s' (known: %s)", name, known);
+    }
+    if (!k->kernel && !k->update)
+        return ct_fail(NULL, CT_EUNSUPPORTED, "optimizer '%s' is not implemented yet", name);
+    ct_optim *o = calloc(1, sizeof *o);
+    if (!o)
+        return ct_fail(NULL, CT_ENOMEM, "out of memory creating optimizer '%s'", name);
+    o->kind = k;
+    o->threads = 1;
+    o->policy = CT_NONFINITE_ERROR;
+    ct_opts_defaults(k->opts, k->n_opts, o->defaults);
+    ct_status st = ct_opts_parse(k->opts, k->n_opts, k->name, options, o->defaults, NULL, NULL);
+    if (!st)
+        st = check_options(o, o->defaults);
+    if (st) {
+        free(o);
+        return st;
+    }
+    *out = o;
+    return CT_OK;
+}
+
+static void free_group(ct_group *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->slots[i].block);
+    free(g->slots);
+}
+
+void ct_optim_destroy(ct_optim *o)
+{
+    if (!o)
+        return;
+    for (size_t g = 0; g < o->n_groups; g++)
+        free_group(&o->groups[g]);
+    free(o->groups);
+    free(o->chunks);
+    ct_pool_destroy(o->pool);
+    free(o);
+}
+
+const char *ct_optim_errmsg(const ct_optim *o) { return o ? o->err.msg : "optimizer is NULL"; }
+const char *ct_optim_name(const ct_optim *o) { return o ? o->kind->name : ""; }
+size_t ct_optim_num_groups(const ct_optim *o) { return o ? o->n_groups : 0; }
+size_t ct_optim_group_size(const ct_optim *o, size_t g)
+{
+    return o && g < o->n_groups ? o->groups[g].n : 0;
+}
+
+/* ---- state layout ------------------------------------------------------ */
+
+/* Allocates a slot's state buffers for options hp into *s (zeroed). */
+ct_status ct_optim_alloc_state(ct_optim *o, const double *hp, ct_slot *s)
+{
+    ct_state_desc d[CT_MAX_STATE];
+    int n = o->kind->layout(hp, &s->p, d);
+    if (o->la_k > 0)
+        d[n++] = (ct_state_desc){"slow_params", s->p.numel};
+    size_t total = 0, off[CT_MAX_STATE];
+    for (int i = 0; i < n; i++) {
+        off[i] = total;
+        total += (d[i].numel + 15) & ~(size_t)15; /* 64-byte aligned buffers */
+    }
+    float *block = NULL;
+    if (total) {
+        size_t bytes = total * sizeof(float);
+        block = aligned_alloc(64, bytes);
+        if (!block)
+            return ct_fail(&o->err, CT_ENOMEM, "out of memory for %zu bytes of optimizer state",
+                           bytes);
+        memset(block, 0, bytes);
+    }
+    s->block = block;
+    s->n_state = n;
+    for (int i = 0; i < n; i++) {
+        s->state_name[i] = d[i].name;
+        s->state[i] = block + off[i];
+        s->state_numel[i] = d[i].numel;
+    }
+    return CT_OK;
+}
+
+/* Does the layout for options hp differ from the slot's current one? */
+static int layout_differs(ct_optim *o, const double *hp, const ct_slot *s)
+{
+    ct_state_desc d[CT_MAX_STATE];
+    int n = o->kind->layout(hp, &s->p, d);
+    if (o->la_k > 0)
+        d[n++] = (ct_state_desc){"slow_params", s->p.numel};
+    if (n != s->n_state)
+        return 1;
+    for (int i = 0; i < n; i++)
+        if (strcmp(d[i].name, s->state_name[i]) || d[i].numel != s->state_numel[i])
+            return 1;
+    return 0;
+}
+
+static ct_status rebuild_chunks(ct_optim *o)
+{
+    size_t n = 0;
+    for (size_t g = 0; g < o->n_groups; g++)
+        for (size_t i = 0; i < o->groups[g].n; i++)
+            n += (o->groups[g].slots[i].p.numel + CT_CHUNK - 1) / CT_CHUNK;
+    ct_chunk *c = calloc(n ? n : 1, sizeof *c);
+    if (!c)
+        return ct_fail(&o->err, CT_ENOMEM, "out of memory for the work table");
+    size_t k = 0;
+    for (size_t g = 0; g < o->n_groups; g++)
+        for (size_t i = 0; i < o->groups[g].n; i++) {
+            ct_slot *s = &o->groups[g].slots[i];
+            s->first_chunk = k;
+            for (size_t b = 0; b < s->p.numel; b += CT_CHUNK, k++) {
+                c[k].slot = s;
+                c[k].hp = o->groups[g].hp;
+                c[k].begin = b;
+                c[k].end = b + CT_CHUNK < s->p.numel ? b + CT_CHUNK : s->p.numel;
+            }
+            s->n_chunks = k - s->first_chunk;
+        }
+    free(o->chunks);
+    o->chunks = c;
+    o->n_chunks = n;
+    return CT_OK;
+}
+
+/* ---- groups and options ------------------------------------------------ */
+
+static ct_status check_param(ct_optim *o, const ct_param *p, size_t i)
+{
+    if (!p->data)
+        return ct_fail(&o->err, CT_EINVAL, "parameter %zu: data is NULL", i);
+    if (p->numel == 0)
+        return ct_fail(&o->err, CT_EINVAL, "parameter %zu: numel is 0", i);
+    if (p->numel > ((size_t)1 << 40))
+        return ct_fail(&o->err, CT_EINVAL, "parameter %zu: numel %zu is too large", i, p->numel);
+    if (p->dtype != CT_F32)
+        return ct_fail(&o->err, CT_EUNSUPPORTED,
+                       "parameter %zu: dtype %d is not supported (this version supports "
+                       "float32 only)",
+                       i, (int)p->dtype);
+    if (p->ndim < 0 || p->ndim > 8)
+        return ct_fail(&o->err, CT_EINVAL, "parameter %zu: ndim %d must be in [0, 8]", i,
+                       (int)p->ndim);
+    if (p->ndim > 0) {
+        size_t prod = 1;
+        for (int d = 0; d < p->ndim; d++) {
+            if (p->shape[d] <= 0)
+                return ct_fail(&o->err, CT_EINVAL, "parameter %zu: shape[%d] = %lld must be > 0",
+                               i, d, (long long)p->shape[d]);
+            prod *= (size_t)p->shape[d];
+        }
+        if (prod != p->numel)
+            return ct_fail(&o->err, CT_EINVAL,
+                           "parameter %zu: shape has %zu elements but numel is %zu", i, prod,
+                           p->numel);
+    }
+    return CT_OK;
+}
+
+/* Do the byte ranges of a and b overlap? */
+static int overlaps(const ct_param *a, const ct_param *b)
+{
+    const char *a0 = a->data, *b0 = b->data;
+    return a0 < b0 + b->numel * 4 && b0 < a0 + a->numel * 4;
+}
+
+ct_status ct_optim_add_group(ct_optim *o, const ct_param *params, size_t n, const char *options,
+                             size_t *group_index)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_add_group: optimizer is NULL");
+    if (!params || n == 0)
+        return ct_fail(&o->err, CT_EINVAL, "ct_optim_add_group: a group needs at least one "
+                                           "parameter (params is NULL or n is 0)");
+    double hp[CT_MAX_HP];
+    memcpy(hp, o->defaults, sizeof hp);
+    ct_status st = ct_opts_parse(o->kind->opts, o->kind->n_opts, o->kind->name, options, hp, NULL,
+                                 &o->err);
+    if (!st)
+        st = check_options(o, hp);
+    if (st)
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        if ((st = check_param(o, &params[i], i)))
+            return st;
+        for (size_t j = 0; j < i; j++)
+            if (overlaps(&params[i], &params[j]))
+                return ct_fail(&o->err, CT_EINVAL,
+                               "parameters %zu and %zu of the new group overlap in memory", j, i);
+        for (size_t g = 0; g < o->n_groups; g++)
+            for (size_t j = 0; j < o->groups[g].n; j++)
+                if (overlaps(&params[i], &o->groups[g].slots[j].p))
+                    return ct_fail(&o->err, CT_EINVAL,
+                                   "parameter %zu overlaps parameter %zu of group %zu: a "
+                                   "parameter may belong to one group only",
+                                   i, j, g);
+    }
+    ct_group *groups = realloc(o->groups, (o->n_groups + 1) * sizeof *groups);
+    if (!groups)
+        return ct_fail(&o->err, CT_ENOMEM, "out of memory adding a group");
+    o->groups = groups;
+    ct_group *g = &o->groups[o->n_groups];
+    memset(g, 0, sizeof *g);
+    memcpy(g->hp, hp, sizeof hp);
+    g->slots = calloc(n, sizeof *g->slots);
+    if (!g->slots)
+        return ct_fail(&o->err, CT_ENOMEM, "out of memory adding a group");
+    for (size_t i = 0; i < n; i++) {
+        g->slots[i].p = params[i];
+        if ((st = ct_optim_alloc_state(o, hp, &g->slots[i]))) {
+            g->n = i;
+            free_group(g);
+            return st;
+        }
+        if (o->la_k > 0) /* Lookahead's slow weights start at the initial weights */
+            memcpy(g->slots[i].state[g->slots[i].n_state - 1], params[i].data,
+                   params[i].numel * sizeof(float));
+    }
+    g->n = n;
+    o->n_groups++;
+    if ((st = rebuild_chunks(o))) {
+        o->n_groups--;
+        free_group(g);
+        rebuild_chunks(o); /* the old table is still in place on failure */
+        return st;
+    }
+    o->n_params += n;
+    if (group_index)
+        *group_index = o->n_groups - 1;
+    return CT_OK;
+}
+
+#define CHECK_GROUP(o, g)                                                                        \
+    do {                                                                                         \
+        if (!(o))                                                                                \
+            return ct_fail(NULL, CT_EINVAL, "%s: optimizer is NULL", __func__);                  \
+        if ((g) >= (o)->n_groups)                                                                \
+            return ct_fail((ct_err *)&(o)->err, CT_EINVAL, "%s: group %zu does not exist (%zu " \
+                           "groups)", __func__, (size_t)(g), (o)->n_groups);                     \
+    } while (0)
+
+ct_status ct_optim_set_options(ct_optim *o, size_t gi, const char *options)
+{
+    CHECK_GROUP(o, gi);
+    ct_group *g = &o->groups[gi];
+    double hp[CT_MAX_HP];
+    memcpy(hp, g->hp, sizeof hp);
+    ct_status st = ct_opts_parse(o->kind->opts, o->kind->n_opts, o->kind->name, options, hp, NULL,
+                                 &o->err);
+    if (!st)
+        st = check_options(o, hp);
+    if (st)
+        return st;
+    int differs = 0, started = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        differs |= layout_differs(o, hp, &g->slots[i]);
+        started |= g->slots[i].step > 0;
+    }
+    if (differs && started)
+        return ct_fail(&o->err, CT_ESTATE,
+                       "%s: '%s' changes the shape of the optimizer state, which group %zu "
+                       "already holds; set it before the first step",
+                       o->kind->name, options, gi);
+    if (differs) {
+        ct_slot *fresh = calloc(g->n, sizeof *fresh);
+        if (!fresh)
+            return ct_fail(&o->err, CT_ENOMEM, "out of memory");
+        for (size_t i = 0; i < g->n; i++) {
+            fresh[i].p = g->slots[i].p;
+            if ((st = ct_optim_alloc_state(o, hp, &fresh[i]))) {
+                for (size_t j = 0; j < i; j++)
+                    free(fresh[j].block);
+                free(fresh);
+                return st;
+            }
+            if (o->la_k > 0)
+                memcpy(fresh[i].state[fresh[i].n_state - 1],
+                       g->slots[i].state[g->slots[i].n_state - 1],
+                       fresh[i].p.numel * sizeof(float));
+        }
+        for (size_t i = 0; i < g->n; i++) {
+            free(g->slots[i].block);
+            fresh[i].first_chunk = g->slots[i].first_chunk;
+            fresh[i].n_chunks = g->slots[i].n_chunks;
+            g->slots[i] = fresh[i];
+        }
+        free(fresh);
+    }
+    memcpy(g->hp, hp, sizeof hp);
+    return CT_OK;
+}
+
+ct_status ct_optim_get_option(const ct_optim *o, size_t gi, const char *key, double *values,
+                              size_t cap, size_t *count)
+{
+    CHECK_GROUP(o, gi);
+    const ct_opt_desc *d = key ? ct_opts_find(o->kind->opts, o->kind->n_opts, key) : NULL;
+    if (!d)
+        return ct_fail((ct_err *)&o->err, CT_EINVAL, "%s: unknown option '%s'", o->kind->name,
+                       key ? key : "(null)");
+    for (int k = 0; k < d->count && (size_t)k < cap; k++)
+        values[k] = o->groups[gi].hp[d->slot + k];
+    if (count)
+        *count = (size_t)d->count;
+    return CT_OK;
+}
+
+ct_status ct_optim_set_lr(ct_optim *o, size_t gi, double lr)
+{
+    CHECK_GROUP(o, gi);
+    int slot = ct_hp_slot(o->kind, "lr");
+    double hp[CT_MAX_HP];
+    memcpy(hp, o->groups[gi].hp, sizeof hp);
+    hp[slot] = lr;
+    ct_status st = check_options(o, hp);
+    if (st)
+        return st;
+    o->groups[gi].hp[slot] = lr;
+    return CT_OK;
+}
+
+ct_status ct_optim_get_lr(const ct_optim *o, size_t gi, double *lr)
+{
+    CHECK_GROUP(o, gi);
+    if (!lr)
+        return ct_fail((ct_err *)&o->err, CT_EINVAL, "ct_optim_get_lr: lr is NULL");
+    *lr = o->groups[gi].hp[ct_hp_slot(o->kind, "lr")];
+    return CT_OK;
+}
+
+#define CHECK_PARAM(o, g, i)                                                                     \
+    do {                                                                                         \
+        CHECK_GROUP(o, g);                                                                       \
+        if ((i) >= (o)->groups[g].n)                                                             \
+            return ct_fail((ct_err *)&(o)->err, CT_EINVAL,                                       \
+                           "%s: group %zu has no parameter %zu (%zu parameters)", __func__,      \
+                           (size_t)(g), (size_t)(i), (o)->groups[g].n);                          \
+    } while (0)
+
+ct_status ct_optim_set_buffers(ct_optim *o, size_t g, size_t i, void *data, void *grad)
+{
+    CHECK_PARAM(o, g, i);
+    if (!data)
+        return ct_fail(&o->err, CT_EINVAL, "ct_optim_set_buffers: data is NULL");
+    o->groups[g].slots[i].p.data = data;
+    o->groups[g].slots[i].p.grad = grad;
+    return CT_OK;
+}
+
+ct_status ct_optim_set_threads(ct_optim *o, int threads)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_set_threads: optimizer is NULL");
+    if (threads == o->threads)
+        return CT_OK;
+    ct_pool *p = NULL;
+    if (threads > 1) {
+        ct_status st = ct_pool_create(&p, threads, &o->err);
+        if (st)
+            return st;
+    } else if (threads < 1) {
+        return ct_fail(&o->err, CT_EINVAL, "threads=%d is invalid: must be >= 1", threads);
+    }
+    ct_pool_destroy(o->pool);
+    o->pool = p;
+    o->threads = threads;
+    return CT_OK;
+}
+
+ct_status ct_optim_set_nonfinite_policy(ct_optim *o, ct_nonfinite_policy policy)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_set_nonfinite_policy: optimizer is NULL");
+    if (policy != CT_NONFINITE_ERROR && policy != CT_NONFINITE_SKIP && policy != CT_NONFINITE_NONE)
+        return ct_fail(&o->err, CT_EINVAL, "non-finite policy %d is invalid", (int)policy);
+    o->policy = policy;
+    return CT_OK;
+}
+
+ct_status ct_optim_skipped_steps(const ct_optim *o, uint64_t *count)
+{
+    if (!o || !count)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_skipped_steps: NULL argument");
+    *count = o->skipped;
+    return CT_OK;
+}
+
+ct_status ct_optim_enable_lookahead(ct_optim *o, int k, double alpha)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_enable_lookahead: optimizer is NULL");
+    if (k < 1)
+        return ct_fail(&o->err, CT_EINVAL, "lookahead: k=%d is invalid: must be >= 1", k);
+    if (!(alpha >= 0 && alpha <= 1))
+        return ct_fail(&o->err, CT_EINVAL, "lookahead: alpha=%g is invalid: must be in [0, 1]",
+                       alpha);
+    if (o->n_groups)
+        return ct_fail(&o->err, CT_ESTATE,
+                       "lookahead must be enabled before the first group is added");
+    o->la_k = k;
+    o->la_alpha = alpha;
+    return CT_OK;
+}
+
+/* ---- state access ------------------------------------------------------ */
+
+ct_status ct_optim_state_count(const ct_optim *o, size_t g, size_t i, size_t *count)
+{
+    CHECK_PARAM(o, g, i);
+    if (!count)
+        return ct_fail((ct_err *)&o->err, CT_EINVAL, "ct_optim_state_count: count is NULL");
+    *count = (size_t)o->groups[g].slots[i].n_state;
+    return CT_OK;
+}
+
+ct_status ct_optim_state_buffer(ct_optim *o, size_t g, size_t i, size_t k, const char **name,
+                                float **data, size_t *numel)
+{
+    CHECK_PARAM(o, g, i);
+    ct_slot *s = &o->groups[g].slots[i];
+    if (k >= (size_t)s->n_state)
+        return ct_fail(&o->err, CT_EINVAL, "parameter has %d state buffers, not %zu", s->n_state,
+                       k + 1);
+    if (name)
+        *name = s->state_name[k];
+    if (data)
+        *data = s->state[k];
+    if (numel)
+        *numel = s->state_numel[k];
+    return CT_OK;
+}
+
+ct_status ct_optim_get_step(const ct_optim *o, size_t g, size_t i, int64_t *step)
+{
+    CHECK_PARAM(o, g, i);
+    if (!step)
+        return ct_fail((ct_err *)&o->err, CT_EINVAL, "ct_optim_get_step: step is NULL");
+    *step = o->groups[g].slots[i].step;
+    return CT_OK;
+}
+
+ct_status ct_optim_set_step(ct_optim *o, size_t g, size_t i, int64_t step)
+{
+    CHECK_PARAM(o, g, i);
+    if (step < 0)
+        return ct_fail(&o->err, CT_EINVAL, "step=%lld is invalid: must be >= 0", (long long)step);
+    o->groups[g].slots[i].step = step;
+    return CT_OK;
+}
+
+/* ---- the step ---------------------------------------------------------- */
+
+static void run_nonfinite_check(void *ctx, int tid, int nt)
+{
+    ct_optim *o = ctx;
+    size_t b, e;
+    ct_pool_split(o->n_chunks, tid, nt, &b, &e);
+    for (size_t c = b; c < e; c++) {
+        ct_chunk *ch = &o->chunks[c];
+        ch->bad = SIZE_MAX;
+        const float *g = ct_gf(ch->slot);
+        if (!g)
+            continue;
+        for (size_t j = ch->begin; j < ch->end; j++)
+            if (!isfinite(g[j])) {
+                ch->bad = j;
+                break;
+            }
+    }
+}
+
+static void run_phase(void *ctx, int tid, int nt)
+{
+    ct_optim *o = ctx;
+    size_t b, e;
+    ct_pool_split(o->n_chunks, tid, nt, &b, &e);
+    for (size_t c = b; c < e; c++) {
+        ct_chunk *ch = &o->chunks[c];
+        if (!ch->slot->p.grad)
+            continue;
+        memset(ch->red, 0, sizeof ch->red);
+        o->kind->kernel(o->phase, ch->hp, ch->slot, ch->begin, ch->end, ch->red);
+    }
+}
+
+/* Whole-parameter kinds: a static split over parameters. */
+static void run_whole(void *ctx, int tid, int nt)
+{
+    ct_optim *o = ctx;
+    size_t b, e, k = 0;
+    ct_pool_split(o->n_params, tid, nt, &b, &e);
+    for (size_t g = 0; g < o->n_groups; g++)
+        for (size_t i = 0; i < o->groups[g].n; i++, k++)
+            if (k >= b && k < e && o->groups[g].slots[i].p.grad)
+                o->kind->update(o->groups[g].hp, &o->groups[g].slots[i]);
+}
+
+/* Lookahead (Zhang et al. 2019, Algorithm 1): slow += alpha (fast - slow);
+ * fast = slow, every k steps of a group. */
+static void lookahead_sync(ct_optim *o)
+{
+    for (size_t g = 0; g < o->n_groups; g++) {
+        ct_group *gr = &o->groups[g];
+        if (++gr->la_counter < o->la_k)
+            continue;
+        gr->la_counter = 0;
+        float alpha = (float)o->la_alpha;
+        for (size_t i = 0; i < gr->n; i++) {
+            ct_slot *s = &gr->slots[i];
+            float *p = ct_pf(s), *slow = s->state[s->n_state - 1];
+            for (size_t j = 0; j < s->p.numel; j++) {
+                slow[j] += alpha * (p[j] - slow[j]);
+                p[j] = slow[j];
+            }
+        }
+    }
+}
+
+ct_status ct_optim_step(ct_optim *o)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_step: optimizer is NULL");
+    if (o->policy != CT_NONFINITE_NONE) {
+        ct_pool_run(o->pool, run_nonfinite_check, o);
+        for (size_t c = 0; c < o->n_chunks; c++)
+            if (o->chunks[c].bad != SIZE_MAX) {
+                if (o->policy == CT_NONFINITE_SKIP) {
+                    o->skipped++;
+                    return CT_OK;
+                }
+                const ct_slot *s = o->chunks[c].slot;
+                size_t g = 0, i = 0;
+                for (g = 0; g < o->n_groups; g++)
+                    if (s >= o->groups[g].slots && s < o->groups[g].slots + o->groups[g].n) {
+                        i = (size_t)(s - o->groups[g].slots);
+                        break;
+                    }
+                return ct_fail(&o->err, CT_ENONFINITE,
+                               "gradient of group %zu parameter %zu is %g at index %zu; step "
+                               "not taken, parameters and state unchanged",
+                               g, i, (double)ct_gf(s)[o->chunks[c].bad], o->chunks[c].bad);
+            }
+    }
+    const ct_optim_kind *k = o->kind;
+    for (size_t g = 0; g < o->n_groups; g++)
+        for (size_t i = 0; i < o->groups[g].n; i++) {
+            ct_slot *s = &o->groups[g].slots[i];
+            if (!s->p.grad)
+                continue;
+            s->step++;
+            if (s->step == 1 && k->init)
+                k->init(o->groups[g].hp, s);
+            if (k->prepare)
+                k->prepare(o->groups[g].hp, s);
+        }
+    if (!k->kernel) {
+        ct_pool_run(o->pool, run_whole, o);
+    } else {
+        for (int ph = 0; ph < k->n_phases; ph++) {
+            o->phase = ph;
+            ct_pool_run(o->pool, run_phase, o);
+            if (!k->combine)
+                continue;
+            for (size_t g = 0; g < o->n_groups; g++)
+                for (size_t i = 0; i < o->groups[g].n; i++) {
+                    ct_slot *s = &o->groups[g].slots[i];
+                    if (!s->p.grad)
+                        continue;
+                    double red[CT_MAX_RED] = {0};
+                    for (size_t c = s->first_chunk; c < s->first_chunk + s->n_chunks; c++)
+                        for (int r = 0; r < CT_MAX_RED; r++)
+                            red[r] += o->chunks[c].red[r];
+                    k->combine(ph, o->groups[g].hp, s, red);
+                }
+        }
+    }
+    if (o->la_k > 0)
+        lookahead_sync(o);
+    return CT_OK;
+}
+
+ct_status ct_optim_step_grads(ct_optim *o, void *const *grads, size_t n)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_step_grads: optimizer is NULL");
+    if (!grads || n != o->n_params)
+        return ct_fail(&o->err, CT_EINVAL,
+                       "ct_optim_step_grads: %zu gradient pointers given for %zu parameters", n,
+                       o->n_params);
+    size_t k = 0;
+    for (size_t g = 0; g < o->n_groups; g++)
+        for (size_t i = 0; i < o->groups[g].n; i++)
+            o->groups[g].slots[i].p.grad = grads[k++];
+    return ct_optim_step(o);
+}
+
+ct_status ct_optim_zero_grad(ct_optim *o)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_zero_grad: optimizer is NULL");
+    for (size_t g = 0; g < o->n_groups; g++)
+        for (size_t i = 0; i < o->groups[g].n; i++) {
+            ct_slot *s = &o->groups[g].slots[i];
+            if (s->p.grad)
+                memset(s->p.grad, 0, s->p.numel * sizeof(float));
+        }
+    return CT_OK;
+}
+
+void ct_free(void *p) { free(p); }

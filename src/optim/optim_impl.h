@@ -1,0 +1,128 @@
+/* The optimizer engine's inside: how an optimizer kind plugs in.
+ *
+ * A kind describes its options with an option table (src/core/opts.h) and its
+ * update as up to CT_MAX_PHASES elementwise passes. Before the first pass the
+ * engine increments the parameter's step (and calls init at the first step),
+ * then `prepare` turns options and step into per-parameter scalars
+ * (bias corrections, ...). Each pass runs `kernel` over fixed-size chunks of
+ * every parameter in parallel; a kernel may add to CT_MAX_RED partial sums of
+ * its chunk, which the engine adds up in chunk order (so the result does not
+ * depend on the thread count) and hands to `combine` before the next pass.
+ * A kind whose update is not elementwise (adafactor's row and column means)
+ * sets `update` instead and gets one whole parameter at a time.
+ *
+ * Adding an optimizer: one file with its table and functions, one line in
+ * registry.c, its reference cases in tests/ref, its row in docs/optimizers.md.
+ */
+#ifndef CT_OPTIM_IMPL_H
+#define CT_OPTIM_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/error.h"
+#include "../core/opts.h"
+#include "../core/pool.h"
+#include "ctrain/optim.h"
+
+#define CT_MAX_HP 32     /* option slots of a group */
+#define CT_MAX_STATE 6   /* state buffers of a parameter (kind + lookahead) */
+#define CT_MAX_SCAL 16   /* per-parameter scalars from prepare/combine */
+#define CT_MAX_RED 4     /* partial sums a kernel chunk may produce */
+#define CT_MAX_PHASES 3
+#define CT_CHUNK 16384   /* elements per work item; fixed for determinism */
+
+typedef struct ct_state_desc {
+    const char *name; /* torch.optim's state key */
+    size_t numel;
+} ct_state_desc;
+
+/* A registered parameter with its state. */
+typedef struct ct_slot {
+    ct_param p;
+    int64_t step;
+    int n_state;                      /* buffers, the kind's first */
+    const char *state_name[CT_MAX_STATE];
+    float *state[CT_MAX_STATE];
+    size_t state_numel[CT_MAX_STATE];
+    float *block;                     /* one allocation holding every buffer */
+    double scal[CT_MAX_SCAL];         /* scratch from prepare/combine */
+    size_t first_chunk, n_chunks;     /* its work items */
+} ct_slot;
+
+typedef struct ct_optim_kind {
+    const char *name;
+    const ct_opt_desc *opts;
+    size_t n_opts;
+    /* Checks relations between options (nesterov needs momentum, ...).
+     * May be NULL. */
+    ct_status (*check)(const double *hp, ct_err *e);
+    /* Fills out[] with the state buffers of parameter p; returns how many. */
+    int (*layout)(const double *hp, const ct_param *p, ct_state_desc *out);
+    /* First step of a parameter, before its update; state is zeroed. May be
+     * NULL. */
+    void (*init)(const double *hp, ct_slot *s);
+    /* Elementwise form. */
+    int n_phases;
+    void (*prepare)(const double *hp, ct_slot *s);
+    void (*kernel)(int phase, const double *hp, const ct_slot *s, size_t begin, size_t end,
+                   double *red);
+    void (*combine)(int phase, const double *hp, ct_slot *s, const double *red);
+    /* Whole-parameter form (used when kernel is NULL). */
+    void (*update)(const double *hp, ct_slot *s);
+} ct_optim_kind;
+
+/* The kinds, in registry.c. */
+const ct_optim_kind *ct_optim_find_kind(const char *name);
+
+/* Helpers shared by kinds. */
+static inline float *ct_pf(const ct_slot *s) { return (float *)s->p.data; }
+static inline const float *ct_gf(const ct_slot *s) { return (const float *)s->p.grad; }
+
+/* Looks up an option's first slot by name in a kind's table (for kinds that
+ * refer to their own options by name rather than by slot constants). */
+int ct_hp_slot(const ct_optim_kind *k, const char *name);
+
+/* ---- engine internals, shared by optim.c and state_io.c ---- */
+
+#define CT_STATE_FORMAT "ctrain.optim_state"
+#define CT_STATE_VERSION 1
+
+typedef struct ct_group {
+    double hp[CT_MAX_HP];
+    ct_slot *slots;
+    size_t n;
+    int64_t la_counter; /* lookahead: steps since the last sync */
+} ct_group;
+
+/* A work item: a run of at most CT_CHUNK elements of one parameter. */
+typedef struct ct_chunk {
+    ct_slot *slot;
+    const double *hp;
+    size_t begin, end;
+    double red[CT_MAX_RED];
+    size_t bad; /* non-finite check: first bad index, or SIZE_MAX */
+} ct_chunk;
+
+struct ct_optim {
+    ct_err err;
+    const ct_optim_kind *kind;
+    double defaults[CT_MAX_HP];
+    ct_group *groups;
+    size_t n_groups;
+    size_t n_params;
+    ct_chunk *chunks;
+    size_t n_chunks;
+    int threads;
+    ct_pool *pool;
+    ct_nonfinite_policy policy;
+    uint64_t skipped;
+    int la_k;
+    double la_alpha;
+    int phase; /* the pass the pool is running */
+};
+
+/* Allocates a slot's state buffers for options hp (zeroed), lookahead's last. */
+ct_status ct_optim_alloc_state(ct_optim *o, const double *hp, ct_slot *s);
+
+#endif
