@@ -14,4 +14,7 @@ if [ ! -f "$dir/build.ninja" ]; then
   fi
   rm -f "$log"
 fi
-ninja -C "$dir" --quiet
+if ! out=$(ninja -C "$dir" --quiet 2>&1); then
+  echo "$out"; exit 1
+fi
+printf '%s\n' "$out" | grep -v -e '^ninja: no work to do' -e '^$' || true

@@ -1,7 +1,18 @@
+/* ctrain — the command-line tool.
+ *   ctrain --version    prints the library version
+ *   ctrain demo [...]   trains a digits classifier (see `ctrain demo --help`)
+ */
 #include <stdio.h>
 #include <string.h>
 
 #include "ctrain/ctrain.h"
+#include "demo.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ctrain --version\n"
+               "       ctrain demo [options]   (ctrain demo --help lists them)\n");
+}
 
 int main(int argc, char **argv)
 {
@@ -9,6 +20,15 @@ int main(int argc, char **argv)
         printf("ctrain %s\n", ct_version());
         return 0;
     }
-    fprintf(stderr, "usage: ctrain --version\n");
+    if (argc > 1 && !strcmp(argv[1], "demo"))
+        return ct_demo_main(argc - 1, argv + 1);
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+                     !strcmp(argv[1], "help"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 1)
+        fprintf(stderr, "ctrain: unknown command '%s'\n", argv[1]);
+    usage(stderr);
     return 2;
 }
