@@ -127,6 +127,11 @@ ct_status ct_optim_step(ct_optim *opt);
  * step, whatever its number of tensors. */
 ct_status ct_optim_step_grads(ct_optim *opt, void *const *grads, size_t n);
 
+/* Same, with both the data and the gradient pointer of every parameter
+ * (data entries must not be NULL): for frameworks whose tensors may move
+ * between steps. The pointers are kept. */
+ct_status ct_optim_step_buffers(ct_optim *opt, void *const *data, void *const *grads, size_t n);
+
 /* Sets every registered gradient buffer to zero. */
 ct_status ct_optim_zero_grad(ct_optim *opt);
 

@@ -3,7 +3,8 @@
  * Ba 2015, Algorithm 1; AdamW: Loshchilov & Hutter 2019, Algorithm 2
  * (decoupled weight decay). Per element, at step t:
  *   g = maximize ? -grad : grad
- *   AdamW: p *= 1 - lr*wd            Adam: g += wd * p
+ *   AdamW, and Adam with decoupled_weight_decay: p *= 1 - lr*wd
+ *   else: g += wd * p
  *   m = lerp(m, g, 1 - b1);  v = b2 v + (1 - b2) g^2
  *   amsgrad: vmax = max(vmax, v), use vmax for v
  *   denom = sqrt(v) / sqrt(1 - b2^t) + eps
@@ -15,10 +16,10 @@
 
 #include "optim_impl.h"
 
-enum { LR, BETAS, BETA2, EPS, WD, AMSGRAD, MAXIMIZE };
+enum { LR, BETAS, BETA2, EPS, WD, AMSGRAD, MAXIMIZE, DECOUPLED };
 enum { S_STEP_SIZE, S_BC2_SQRT, S_DECAY };
 
-#define ADAM_OPTS(wd_default)                                                                    \
+#define ADAM_OPTS(wd_default, ...)                                                               \
     {                                                                                            \
         {"lr", CT_OPT_REAL, 1, LR, {1e-3}, 0, INFINITY, 0, 0},                                   \
         {"betas", CT_OPT_REAL, 2, BETAS, {0.9, 0.999}, 0, 1, CT_OPT_HI_OPEN, 0},                 \
@@ -26,10 +27,14 @@ enum { S_STEP_SIZE, S_BC2_SQRT, S_DECAY };
         {"weight_decay", CT_OPT_REAL, 1, WD, {wd_default}, 0, INFINITY, 0, 0},                   \
         {"amsgrad", CT_OPT_BOOL, 1, AMSGRAD, {0}, 0, 1, 0, 0},                                   \
         {"maximize", CT_OPT_BOOL, 1, MAXIMIZE, {0}, 0, 1, 0, 0},                                 \
+        __VA_ARGS__                                                                              \
     }
 
-static const ct_opt_desc adam_opts[] = ADAM_OPTS(0);
-static const ct_opt_desc adamw_opts[] = ADAM_OPTS(1e-2);
+/* Adam's decoupled_weight_decay=true is AdamW's update (torch.optim.Adam
+ * has the flag since PyTorch 2.6; AdamW always decouples and lacks it). */
+static const ct_opt_desc adam_opts[] = ADAM_OPTS(
+    0, {"decoupled_weight_decay", CT_OPT_BOOL, 1, DECOUPLED, {0}, 0, 1, 0, 0}, );
+static const ct_opt_desc adamw_opts[] = ADAM_OPTS(1e-2, );
 
 static int layout(const double *hp, const ct_param *p, ct_state_desc *out)
 {
@@ -57,6 +62,8 @@ static inline void adam_kernel(const double *hp, const ct_slot *s, size_t b, siz
     float *vmax = hp[AMSGRAD] != 0 ? s->state[2] : NULL;
     const float *gr = ct_gf(s);
     const float w1 = (float)(1 - hp[BETAS]), b2 = (float)hp[BETA2], w2 = (float)(1 - hp[BETA2]);
+    const float b1 = 1.0f - w1; /* lerp's 1 - weight, in float as ATen computes it */
+    const int w1_small = fabsf(w1) < 0.5f;
     const float wd = (float)hp[WD], decay = (float)s->scal[S_DECAY], eps = (float)hp[EPS];
     const float bc2s = (float)s->scal[S_BC2_SQRT], neg_step = (float)-s->scal[S_STEP_SIZE];
     const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
@@ -68,7 +75,8 @@ static inline void adam_kernel(const double *hp, const ct_slot *s, size_t b, siz
             else
                 g = fmaf(wd, p[i], g);
         }
-        m[i] = fmaf(w1, g - m[i], m[i]);
+        /* ATen's lerp: the weight-0.5-or-more form for betas[0] <= 0.5 */
+        m[i] = w1_small ? fmaf(w1, g - m[i], m[i]) : fmaf(-b1, g - m[i], g);
         v[i] = fmaf(w2 * g, g, v[i] * b2);
         float vv = v[i];
         if (vmax) {
@@ -83,7 +91,7 @@ static inline void adam_kernel(const double *hp, const ct_slot *s, size_t b, siz
 static void adam_k(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
 {
     (void)phase, (void)red;
-    adam_kernel(hp, s, b, e, 0);
+    adam_kernel(hp, s, b, e, hp[DECOUPLED] != 0);
 }
 
 static void adamw_k(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)

@@ -1,12 +1,74 @@
-/* PLACEHOLDER: adamax is being implemented; until then creating it fails. */
+/* Adamax with weight decay and maximize.
+ * Source: torch/optim/adamax.py, _single_tensor_adamax (PyTorch 2.x);
+ * Kingma & Ba 2015, "Adam", Algorithm 2 (the infinity-norm variant).
+ * Per element, at step t:
+ *   g = maximize ? -grad : grad;  g += wd * p
+ *   m = lerp(m, g, 1 - b1)
+ *   u = max(b2 * u, |g| + eps)
+ *   p += (-lr / (1 - b1^t)) * m / u
+ * Multiply-adds are fused where ATen's kernels fuse them (add with alpha,
+ * lerp); addcdiv is not.                                                    */
 #include <math.h>
 
 #include "optim_impl.h"
 
-static const ct_opt_desc opts[] = {{"lr", CT_OPT_REAL, 1, 0, {1e-3}, 0, INFINITY, 0, 0}};
+enum { LR, BETAS, BETA2, EPS, WD, MAXIMIZE };
+enum { S_NEG_CLR };
+
+static const ct_opt_desc opts[] = {
+    {"lr", CT_OPT_REAL, 1, LR, {2e-3}, 0, INFINITY, 0, 0},
+    {"betas", CT_OPT_REAL, 2, BETAS, {0.9, 0.999}, 0, 1, CT_OPT_HI_OPEN, 0},
+    {"eps", CT_OPT_REAL, 1, EPS, {1e-8}, 0, INFINITY, CT_OPT_LO_OPEN, 0},
+    {"weight_decay", CT_OPT_REAL, 1, WD, {0}, 0, INFINITY, 0, 0},
+    {"maximize", CT_OPT_BOOL, 1, MAXIMIZE, {0}, 0, 1, 0, 0},
+};
+
 static int layout(const double *hp, const ct_param *p, ct_state_desc *out)
 {
-    (void)hp, (void)p, (void)out;
-    return 0;
+    (void)hp;
+    out[0] = (ct_state_desc){"exp_avg", p->numel};
+    out[1] = (ct_state_desc){"exp_inf", p->numel};
+    return 2;
 }
-const ct_optim_kind ct_kind_adamax = {.name = "adamax", .opts = opts, .n_opts = 1, .layout = layout};
+
+static void prepare(const double *hp, ct_slot *s)
+{
+    s->scal[S_NEG_CLR] = -(hp[LR] / (1 - pow(hp[BETAS], (double)s->step)));
+}
+
+/* ATen's lerp: self + w (end - self) for |w| < 0.5, else
+ * end - (1 - w) (end - self), each one fused multiply-add. */
+static inline float lerp(float self, float end, float w, float one_minus_w)
+{
+    return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
+}
+
+static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *m = s->state[0], *u = s->state[1];
+    const float *gr = ct_gf(s);
+    const float wd = (float)hp[WD], eps = (float)hp[EPS], b2 = (float)hp[BETA2];
+    const float w1 = (float)(1 - hp[BETAS]), one_minus_w1 = 1.0f - w1;
+    const float neg_clr = (float)s->scal[S_NEG_CLR];
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    for (size_t i = b; i < e; i++) {
+        float g = maximize ? -gr[i] : gr[i];
+        if (has_wd)
+            g = fmaf(wd, p[i], g);
+        m[i] = lerp(m[i], g, w1, one_minus_w1);
+        float a = u[i] * b2, c = fabsf(g) + eps;
+        u[i] = (a > c || isnan(a)) ? a : c; /* torch.maximum propagates NaN */
+        p[i] = p[i] + neg_clr * m[i] / u[i];
+    }
+}
+
+const ct_optim_kind ct_kind_adamax = {
+    .name = "adamax",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof *opts,
+    .layout = layout,
+    .n_phases = 1,
+    .prepare = prepare,
+    .kernel = kernel,
+};

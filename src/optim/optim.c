@@ -537,22 +537,29 @@ static void run_whole(void *ctx, int tid, int nt)
                 o->kind->update(o->groups[g].hp, &o->groups[g].slots[i]);
 }
 
-/* Lookahead (Zhang et al. 2019, Algorithm 1): slow += alpha (fast - slow);
- * fast = slow, every k steps of a group. */
+/* Lookahead (Zhang et al. 2019, Algorithm 1): every k steps of a group,
+ * slow += alpha (fast - slow); fast = slow. As pytorch-optimizer 4.1.0's
+ * Lookahead.update: fast = lerp(fast, slow, 1 - alpha) in ATen's rounding
+ * (|w| < 0.5: fmaf(w, slow - fast, fast), else fmaf(w - 1, slow - fast,
+ * slow)), then slow = fast, for the parameters that have a gradient in that
+ * step; the counter counts every step of the group. */
 static void lookahead_sync(ct_optim *o)
 {
+    const float w = (float)(1.0 - o->la_alpha);
     for (size_t g = 0; g < o->n_groups; g++) {
         ct_group *gr = &o->groups[g];
         if (++gr->la_counter < o->la_k)
             continue;
         gr->la_counter = 0;
-        float alpha = (float)o->la_alpha;
         for (size_t i = 0; i < gr->n; i++) {
             ct_slot *s = &gr->slots[i];
+            if (!s->p.grad)
+                continue;
             float *p = ct_pf(s), *slow = s->state[s->n_state - 1];
             for (size_t j = 0; j < s->p.numel; j++) {
-                slow[j] += alpha * (p[j] - slow[j]);
-                p[j] = slow[j];
+                float d = slow[j] - p[j];
+                p[j] = fabsf(w) < 0.5f ? fmaf(w, d, p[j]) : fmaf(w - 1.0f, d, slow[j]);
+                slow[j] = p[j];
             }
         }
     }
@@ -633,6 +640,26 @@ ct_status ct_optim_step_grads(ct_optim *o, void *const *grads, size_t n)
     for (size_t g = 0; g < o->n_groups; g++)
         for (size_t i = 0; i < o->groups[g].n; i++)
             o->groups[g].slots[i].p.grad = grads[k++];
+    return ct_optim_step(o);
+}
+
+ct_status ct_optim_step_buffers(ct_optim *o, void *const *data, void *const *grads, size_t n)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_step_buffers: optimizer is NULL");
+    if (!data || !grads || n != o->n_params)
+        return ct_fail(&o->err, CT_EINVAL,
+                       "ct_optim_step_buffers: %zu pointers given for %zu parameters", n,
+                       o->n_params);
+    for (size_t k = 0; k < n; k++)
+        if (!data[k])
+            return ct_fail(&o->err, CT_EINVAL, "ct_optim_step_buffers: data[%zu] is NULL", k);
+    size_t k = 0;
+    for (size_t g = 0; g < o->n_groups; g++)
+        for (size_t i = 0; i < o->groups[g].n; i++, k++) {
+            o->groups[g].slots[i].p.data = data[k];
+            o->groups[g].slots[i].p.grad = grads[k];
+        }
     return ct_optim_step(o);
 }
 

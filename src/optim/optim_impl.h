@@ -93,6 +93,11 @@ typedef struct ct_group {
     ct_slot *slots;
     size_t n;
     int64_t la_counter; /* lookahead: steps since the last sync */
+    /* Keys torch's lr schedulers keep in a param group and share between the
+     * schedules of one optimizer (initial_lr, OneCycleLR's max_lr, ...):
+     * owned by src/sched. Bit k of sched_has: sched_key[k] is set. */
+    double sched_key[8];
+    unsigned sched_has;
 } ct_group;
 
 /* A work item: a run of at most CT_CHUNK elements of one parameter. */

@@ -1,12 +1,102 @@
-/* PLACEHOLDER: radam is being implemented; until then creating it fails. */
+/* RAdam (rectified Adam) with L2 or decoupled weight decay and maximize.
+ * Source: torch/optim/radam.py, _single_tensor_radam (PyTorch 2.x); Liu et
+ * al. 2020, "On the Variance of the Adaptive Learning Rate and Beyond",
+ * Algorithm 2. Per element, at step t:
+ *   g = maximize ? -grad : grad
+ *   decoupled: p *= 1 - lr*wd        else: g += wd * p
+ *   m = lerp(m, g, 1 - b1);  v = b2 v + (1 - b2) g^2
+ *   rho_inf = 2 / (1 - b2) - 1;  rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
+ *   mhat = m / (1 - b1^t)
+ *   rho_t > 5: r = sqrt((rho_t-4)(rho_t-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho_t))
+ *              p -= mhat * lr * (sqrt(1 - b2^t) / (sqrt(v) + eps)) * r
+ *   else:      p -= mhat * lr
+ * The order of the float32 products follows torch's expression (scalar /
+ * tensor is tensor.reciprocal() * scalar there).                            */
 #include <math.h>
 
 #include "optim_impl.h"
 
-static const ct_opt_desc opts[] = {{"lr", CT_OPT_REAL, 1, 0, {1e-3}, 0, INFINITY, 0, 0}};
+enum { LR, BETAS, BETA2, EPS, WD, DECOUPLED, MAXIMIZE };
+enum { S_BC1, S_BC2_SQRT, S_DECAY, S_RECT, S_RECTIFY };
+
+static const ct_opt_desc opts[] = {
+    {"lr", CT_OPT_REAL, 1, LR, {1e-3}, 0, INFINITY, 0, 0},
+    {"betas", CT_OPT_REAL, 2, BETAS, {0.9, 0.999}, 0, 1, CT_OPT_HI_OPEN, 0},
+    {"eps", CT_OPT_REAL, 1, EPS, {1e-8}, 0, INFINITY, CT_OPT_LO_OPEN, 0},
+    {"weight_decay", CT_OPT_REAL, 1, WD, {0}, 0, INFINITY, 0, 0},
+    {"decoupled_weight_decay", CT_OPT_BOOL, 1, DECOUPLED, {0}, 0, 1, 0, 0},
+    {"maximize", CT_OPT_BOOL, 1, MAXIMIZE, {0}, 0, 1, 0, 0},
+};
+
 static int layout(const double *hp, const ct_param *p, ct_state_desc *out)
 {
-    (void)hp, (void)p, (void)out;
-    return 0;
+    (void)hp;
+    out[0] = (ct_state_desc){"exp_avg", p->numel};
+    out[1] = (ct_state_desc){"exp_avg_sq", p->numel};
+    return 2;
 }
-const ct_optim_kind ct_kind_radam = {.name = "radam", .opts = opts, .n_opts = 1, .layout = layout};
+
+static void prepare(const double *hp, ct_slot *s)
+{
+    const double t = (double)s->step, b1 = hp[BETAS], b2 = hp[BETA2];
+    const double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+    const double rho_inf = 2 / (1 - b2) - 1;
+    const double rho_t = rho_inf - 2 * t * pow(b2, t) / bc2;
+    s->scal[S_BC1] = bc1;
+    s->scal[S_BC2_SQRT] = pow(bc2, 0.5);
+    s->scal[S_DECAY] = 1 - hp[LR] * hp[WD];
+    s->scal[S_RECTIFY] = rho_t > 5.0;
+    s->scal[S_RECT] = rho_t > 5.0 ? pow((rho_t - 4) * (rho_t - 2) * rho_inf /
+                                            ((rho_inf - 4) * (rho_inf - 2) * rho_t),
+                                        0.5)
+                                  : 0;
+}
+
+/* ATen's lerp: self + w (end - self) for |w| < 0.5, else
+ * end - (1 - w) (end - self), each one fused multiply-add. */
+static inline float lerp(float self, float end, float w, float one_minus_w)
+{
+    return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
+}
+
+static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
+    const float *gr = ct_gf(s);
+    const float wd = (float)hp[WD], eps = (float)hp[EPS], b2 = (float)hp[BETA2];
+    const float w1 = (float)(1 - hp[BETAS]), one_minus_w1 = 1.0f - w1;
+    const float w2 = (float)(1 - hp[BETA2]), lr = (float)hp[LR];
+    const float bc1 = (float)s->scal[S_BC1], bc2s = (float)s->scal[S_BC2_SQRT];
+    const float decay = (float)s->scal[S_DECAY], rect = (float)s->scal[S_RECT];
+    const int rectify = s->scal[S_RECTIFY] != 0;
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    const int decoupled = hp[DECOUPLED] != 0;
+    for (size_t i = b; i < e; i++) {
+        float g = maximize ? -gr[i] : gr[i];
+        if (has_wd) {
+            if (decoupled)
+                p[i] = p[i] * decay;
+            else
+                g = fmaf(wd, p[i], g);
+        }
+        m[i] = lerp(m[i], g, w1, one_minus_w1);
+        v[i] = fmaf(w2 * g, g, v[i] * b2);
+        float upd = m[i] / bc1 * lr;
+        if (rectify) {
+            float adaptive = 1.0f / (sqrtf(v[i]) + eps) * bc2s;
+            upd = upd * adaptive * rect;
+        }
+        p[i] = p[i] - upd;
+    }
+}
+
+const ct_optim_kind ct_kind_radam = {
+    .name = "radam",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof *opts,
+    .layout = layout,
+    .n_phases = 1,
+    .prepare = prepare,
+    .kernel = kernel,
+};

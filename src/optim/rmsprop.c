@@ -1,12 +1,89 @@
-/* PLACEHOLDER: rmsprop is being implemented; until then creating it fails. */
+/* RMSprop with momentum, centering, weight decay and maximize.
+ * Source: torch/optim/rmsprop.py, _single_tensor_rmsprop (PyTorch 2.x);
+ * Tieleman & Hinton 2012, Lecture 6.5; centered form: Graves 2013,
+ * "Generating Sequences With Recurrent Neural Networks", eq. (38)-(45).
+ * Per element:
+ *   g = maximize ? -grad : grad;  g += wd * p
+ *   sq = alpha * sq + (1 - alpha) * g^2
+ *   centered: ga = lerp(ga, g, 1 - alpha); avg = sqrt(sq - ga^2) + eps
+ *   else:     avg = sqrt(sq) + eps
+ *   momentum > 0: buf = momentum * buf + g / avg;  p -= lr * buf
+ *   else:         p -= lr * g / avg
+ * Multiply-adds are fused where ATen's kernels fuse them (add with alpha,
+ * addcmul, lerp); addcdiv is not.                                          */
 #include <math.h>
 
 #include "optim_impl.h"
 
-static const ct_opt_desc opts[] = {{"lr", CT_OPT_REAL, 1, 0, {1e-3}, 0, INFINITY, 0, 0}};
+enum { LR, ALPHA, EPS, WD, MOMENTUM, CENTERED, MAXIMIZE };
+
+static const ct_opt_desc opts[] = {
+    {"lr", CT_OPT_REAL, 1, LR, {1e-2}, 0, INFINITY, 0, 0},
+    {"alpha", CT_OPT_REAL, 1, ALPHA, {0.99}, 0, INFINITY, 0, 0},
+    {"eps", CT_OPT_REAL, 1, EPS, {1e-8}, 0, INFINITY, CT_OPT_LO_OPEN, 0},
+    {"weight_decay", CT_OPT_REAL, 1, WD, {0}, 0, INFINITY, 0, 0},
+    {"momentum", CT_OPT_REAL, 1, MOMENTUM, {0}, 0, INFINITY, 0, 0},
+    {"centered", CT_OPT_BOOL, 1, CENTERED, {0}, 0, 1, 0, 0},
+    {"maximize", CT_OPT_BOOL, 1, MAXIMIZE, {0}, 0, 1, 0, 0},
+};
+
 static int layout(const double *hp, const ct_param *p, ct_state_desc *out)
 {
-    (void)hp, (void)p, (void)out;
-    return 0;
+    int n = 0;
+    out[n++] = (ct_state_desc){"square_avg", p->numel};
+    if (hp[MOMENTUM] > 0)
+        out[n++] = (ct_state_desc){"momentum_buffer", p->numel};
+    if (hp[CENTERED] != 0)
+        out[n++] = (ct_state_desc){"grad_avg", p->numel};
+    return n;
 }
-const ct_optim_kind ct_kind_rmsprop = {.name = "rmsprop", .opts = opts, .n_opts = 1, .layout = layout};
+
+/* ATen's lerp: self + w (end - self) for |w| < 0.5, else
+ * end - (1 - w) (end - self), each one fused multiply-add. */
+static inline float lerp(float self, float end, float w, float one_minus_w)
+{
+    return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
+}
+
+static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *sq = s->state[0];
+    const int has_mom = hp[MOMENTUM] > 0, centered = hp[CENTERED] != 0;
+    float *buf = has_mom ? s->state[1] : NULL;
+    float *ga = centered ? s->state[has_mom ? 2 : 1] : NULL;
+    const float *gr = ct_gf(s);
+    const float wd = (float)hp[WD], eps = (float)hp[EPS], alpha = (float)hp[ALPHA];
+    const float w = (float)(1 - hp[ALPHA]), one_minus_w = 1.0f - w;
+    const float mom = (float)hp[MOMENTUM], neg_lr = (float)-hp[LR];
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    for (size_t i = b; i < e; i++) {
+        float g = maximize ? -gr[i] : gr[i];
+        if (has_wd)
+            g = fmaf(wd, p[i], g);
+        sq[i] = fmaf(w * g, g, sq[i] * alpha);
+        float avg;
+        if (ga) {
+            ga[i] = lerp(ga[i], g, w, one_minus_w);
+            avg = sqrtf(fmaf(-ga[i], ga[i], sq[i]));
+        } else {
+            avg = sqrtf(sq[i]);
+        }
+        avg = avg + eps;
+        if (buf) {
+            buf[i] = buf[i] * mom + g / avg;
+            p[i] = fmaf(neg_lr, buf[i], p[i]);
+        } else {
+            p[i] = p[i] + neg_lr * g / avg;
+        }
+    }
+}
+
+const ct_optim_kind ct_kind_rmsprop = {
+    .name = "rmsprop",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof *opts,
+    .layout = layout,
+    .n_phases = 1,
+    .kernel = kernel,
+};

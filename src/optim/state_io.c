@@ -5,12 +5,26 @@
  * optimizer, groups (JSON: each group's options, parameter sizes and
  * lookahead counter) and lookahead (JSON {k, alpha}, if enabled). */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../io/safetensors.h"
 #include "optim_impl.h"
+
+/* A JSON number that reads back as the same double. cJSON prints 15
+ * significant digits when it judges them close enough, which loses the last
+ * bit of about one double in six (an lr set by a schedule, alpha = 1/3);
+ * "%.17g" is exact. Non-finite values fall back to cJSON (null). */
+static cJSON *exact_number(double v)
+{
+    if (!isfinite(v))
+        return cJSON_CreateNumber(v);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return cJSON_CreateRaw(buf);
+}
 
 static ct_status build(ct_optim *o, ct_st_writer *w, char names[][96], int64_t *zero_dim)
 {
@@ -30,11 +44,11 @@ static ct_status build(ct_optim *o, ct_st_writer *w, char names[][96], int64_t *
         for (size_t d = 0; d < o->kind->n_opts; d++) {
             const ct_opt_desc *od = &o->kind->opts[d];
             if (od->count == 1) {
-                cJSON_AddNumberToObject(jo, od->name, gr->hp[od->slot]);
+                cJSON_AddItemToObject(jo, od->name, exact_number(gr->hp[od->slot]));
             } else {
                 cJSON *a = cJSON_AddArrayToObject(jo, od->name);
                 for (int c = 0; c < od->count; c++)
-                    cJSON_AddItemToArray(a, cJSON_CreateNumber(gr->hp[od->slot + c]));
+                    cJSON_AddItemToArray(a, exact_number(gr->hp[od->slot + c]));
             }
         }
         for (size_t i = 0; i < gr->n; i++) {
@@ -55,7 +69,7 @@ static ct_status build(ct_optim *o, ct_st_writer *w, char names[][96], int64_t *
     if (o->la_k > 0) {
         cJSON *la = cJSON_CreateObject();
         cJSON_AddNumberToObject(la, "k", o->la_k);
-        cJSON_AddNumberToObject(la, "alpha", o->la_alpha);
+        cJSON_AddItemToObject(la, "alpha", exact_number(o->la_alpha));
         la_json = cJSON_PrintUnformatted(la);
         cJSON_Delete(la);
     }
@@ -242,7 +256,11 @@ static ct_status load_parsed(ct_optim *o, const ct_st_file *f, const char *what)
                          what, g, cJSON_IsArray(jn) ? cJSON_GetArraySize(jn) : -1, gr->n);
             goto out;
         }
-        if (!cJSON_IsNumber(jc) || jc->valuedouble < 0) {
+        /* An integer in [0, 2^53]: anything else (1e300, 2.5, NaN) would
+         * make the conversion to int64_t below undefined or lossy. */
+        if (!cJSON_IsNumber(jc) ||
+            !(jc->valuedouble >= 0 && jc->valuedouble <= 9007199254740992.0) ||
+            jc->valuedouble != floor(jc->valuedouble)) {
             st = ct_fail(&o->err, CT_EFORMAT, "%s: group %zu lacks a valid lookahead_counter",
                          what, g);
             goto out;
