@@ -1,7 +1,7 @@
 /* Replays PyTorch reference trajectories (tests/ref/gen_optim_refs.py)
  * through ctrain's engine and compares parameters, every state buffer, step
- * counts and learning rates after every step: |ctrain - torch| must be
- * <= 1e-5 |torch| or <= 1e-7. Each case also runs with 1, 2 and 3 threads
+ * counts, learning rates and (with a schedule) momenta after every step:
+ * |ctrain - torch| must be <= 1e-5 |torch| or <= 1e-7. Each case also runs with 1, 2 and 3 threads
  * and must give bit-identical results.
  *
  * usage: test_optim_ref FILE.safetensors...                              */
@@ -75,6 +75,60 @@ static int check(ct_status st, ct_optim *o, const char *what)
     return 0;
 }
 
+#define MAX_SCHEDS 8
+
+/* Creates the schedule(s) of the "sched" metadata: {kind, options}; a
+ * list of those (several schedules stepped in order, as torch's
+ * ChainedScheduler); or {kind: "sequential", children: [...], milestones:
+ * [...]} (SequentialLR). Returns how many were created into s[], or -1. */
+static int create_scheds(ct_optim *o, const cJSON *js, ct_sched **s)
+{
+    if (cJSON_IsArray(js)) {
+        int n = 0;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, js) {
+            if (n == MAX_SCHEDS || create_scheds(o, item, &s[n]) != 1)
+                return -1;
+            n++;
+        }
+        return n;
+    }
+    const char *kind = cJSON_GetObjectItem(js, "kind")->valuestring;
+    if (!strcmp(kind, "sequential")) {
+        ct_sched *children[MAX_SCHEDS];
+        int64_t milestones[MAX_SCHEDS];
+        int n = 0;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, cJSON_GetObjectItem(js, "children")) {
+            if (n == MAX_SCHEDS || create_scheds(o, item, &children[n]) != 1)
+                return -1;
+            n++;
+        }
+        int m = 0;
+        cJSON_ArrayForEach(item, cJSON_GetObjectItem(js, "milestones")) {
+            if (m < MAX_SCHEDS)
+                milestones[m++] = (int64_t)item->valuedouble;
+        }
+        return check(ct_sched_create_sequential(s, o, children, (size_t)n, milestones), NULL,
+                     "ct_sched_create_sequential") ? -1 : 1;
+    }
+    return check(ct_sched_create(s, o, kind, cJSON_GetObjectItem(js, "options")->valuestring),
+                 NULL, "ct_sched_create") ? -1 : 1;
+}
+
+/* The momentum a schedule cycles: betas[0], else momentum; 0 if none. */
+static int get_momentum(ct_optim *o, size_t g, double *m)
+{
+    double v[2];
+    size_t n;
+    if (!ct_optim_get_option(o, g, "betas", v, 2, &n) ||
+        !ct_optim_get_option(o, g, "momentum", v, 2, &n)) {
+        *m = v[0];
+        return 1;
+    }
+    return 0;
+}
+
 /* Runs the whole trajectory with `threads` threads, checks it against the
  * reference, and leaves the final parameters in r->data. Returns failures. */
 static int run(replay *r, int threads, ct_optim **out)
@@ -86,7 +140,8 @@ static int run(replay *r, int threads, ct_optim **out)
     const char *la_meta = ct_st_meta(&r->f, "lookahead");
     int fails = 0;
     ct_optim *o = NULL;
-    ct_sched *s = NULL;
+    ct_sched *scheds[MAX_SCHEDS] = {0};
+    int n_scheds = 0;
     if (check(ct_optim_create(&o, opt_name, NULL), NULL, "ct_optim_create"))
         return 1;
     fails += check(ct_optim_set_threads(o, threads), o, "set_threads");
@@ -125,10 +180,9 @@ static int run(replay *r, int threads, ct_optim **out)
         goto out;
     if (sched_meta) {
         cJSON *js = cJSON_Parse(sched_meta);
-        ct_status st = ct_sched_create(&s, o, cJSON_GetObjectItem(js, "kind")->valuestring,
-                                       cJSON_GetObjectItem(js, "options")->valuestring);
+        n_scheds = create_scheds(o, js, scheds);
         cJSON_Delete(js);
-        if (check(st, NULL, "ct_sched_create")) {
+        if (n_scheds < 0) {
             fails++;
             goto out;
         }
@@ -146,6 +200,10 @@ static int run(replay *r, int threads, ct_optim **out)
     }
     const ct_st_tensor *metrics = ct_st_find(&r->f, "metrics");
     const double *lr_ref = need(r, "lr", 0)->data;
+    /* Momentum (betas[0] or momentum) of each group after each step, when
+     * the reference has it (schedules that cycle it); NaN: none. */
+    const ct_st_tensor *mom_t = ct_st_find(&r->f, "mom");
+    const double *mom_ref = mom_t ? mom_t->data : NULL;
     for (int t = 0; t < r->steps && !fails; t++) {
         /* Gradients of step t; parameters without one get grad NULL. */
         size_t k = 0;
@@ -164,7 +222,8 @@ static int run(replay *r, int threads, ct_optim **out)
             fails++;
             break;
         }
-        if (s) {
+        for (int si = 0; si < n_scheds; si++) {
+            ct_sched *s = scheds[si];
             ct_status st = metrics ? ct_sched_step_metric(s, ((const double *)metrics->data)[t])
                                    : ct_sched_step(s);
             if (st) {
@@ -172,6 +231,18 @@ static int run(replay *r, int threads, ct_optim **out)
                         ct_sched_errmsg(s));
                 fails++;
                 break;
+            }
+        }
+        if (fails)
+            break;
+        for (size_t g = 0; g < r->n_groups && mom_ref; g++) {
+            double m = NAN, want = mom_ref[(size_t)t * r->n_groups + g];
+            if (isnan(want))
+                continue;
+            if (!get_momentum(o, g, &m) || !close_enough(m, want)) {
+                fprintf(stderr, "%s: step %d, momentum of group %zu: ctrain %.17g, torch %.17g\n",
+                        r->path, t + 1, g, m, want);
+                fails++;
             }
         }
         for (size_t g = 0; g < r->n_groups; g++) {
@@ -240,7 +311,8 @@ static int run(replay *r, int threads, ct_optim **out)
 out:
     cJSON_Delete(groups);
     cJSON_Delete(params);
-    ct_sched_destroy(s);
+    for (int k = 0; k < n_scheds; k++)
+        ct_sched_destroy(scheds[k]);
     *out = o;
     return fails;
 }

@@ -16,10 +16,14 @@ depend on the parameters, and records in one safetensors file per case:
   lr                   lr of each group after step t (and the
                        schedule's step)                          [T, G] F64
   metrics              the metric given to a plateau schedule    [T] F64
+  mom                  with a schedule: betas[0] (or momentum) of
+                       each group after step t, NaN if none      [T, G] F64
 
 and metadata: optimizer (ctrain's name), groups (JSON list of ctrain option
 strings), params (JSON list of {group, shape}), steps, and optionally sched
-(JSON {kind, options}) and lookahead (JSON {k, alpha}).
+and lookahead (JSON {k, alpha}). sched is JSON {kind, options}; or a list of
+those, stepped in order (torch's ChainedScheduler); or {kind: "sequential",
+children: [...], milestones: [...]} (SequentialLR).
 
 The C test tests/test_optim_ref.c replays the gradients through ctrain and
 compares everything. Usage: gen_optim_refs.py OUTDIR [CASE_NAME_SUBSTRING]
@@ -83,7 +87,13 @@ def run_case(case, outdir):
     lr0 = np.array([g["lr"] for g in opt.param_groups], dtype=np.float64)
     traj = {i: {"grad": [], "param": [], "step": [], "state": {}} for i in range(len(params))}
     has = {i: [] for i in range(len(params))}
-    lrs = []
+    lrs, moms = [], []
+
+    def momenta():  # what a schedule may cycle: betas[0], else momentum
+        def first(g):
+            m = g["betas"][0] if "betas" in g else g.get("momentum")
+            return float(m) if isinstance(m, (int, float)) else float("nan")
+        return [first(g) for g in opt.param_groups]
     for t in range(steps):
         for i, p in enumerate(params):
             if grad_mask(t, i):
@@ -108,6 +118,8 @@ def run_case(case, outdir):
             else:
                 sched.step()
         lrs.append([g["lr"] for g in opt.param_groups])
+        if sched is not None:
+            moms.append(momenta())
         for i, p in enumerate(params):
             traj[i]["param"].append(p.detach().numpy().ravel().copy())
             st = opt.state.get(p, {})
@@ -131,6 +143,8 @@ def run_case(case, outdir):
             rec[f"p{i}.state.{key}"] = np.stack(hist).astype(np.float32)
     rec["lr0"] = lr0
     rec["lr"] = np.array(lrs, dtype=np.float64)
+    if sched is not None:
+        rec["mom"] = np.array(moms, dtype=np.float64)
     if metrics is not None:
         rec["metrics"] = np.array(metrics[:steps], dtype=np.float64)
     meta = {

@@ -1,0 +1,198 @@
+"""Reference cases for learning-rate schedules against torch.optim.lr_scheduler.
+
+Each case runs an optimizer with two param groups (different lrs, and
+different per-group schedule values where the schedule has any) and a
+schedule, for 100 steps. ctrain_sched is {"kind", "options"}; a list of those
+is several schedules stepped in order (torch's ChainedScheduler); and
+{"kind": "sequential", "children": [...], "milestones": [...]} is SequentialLR.
+"""
+import math
+
+import torch
+from torch.optim import lr_scheduler as S
+
+SHAPES = [[(11,), (3, 4)], [(2, 5)]]
+
+
+def sched_case(name, torch_sched, ctrain_sched, opt="sgd", g0=None, g1=None, c0=None, c1=None,
+               **extra):
+    """opt: "sgd" (lr 0.05 / 0.01), "sgdm" (with momentum) or "adam"."""
+    if opt == "sgd":
+        tg = [dict(lr=0.05), dict(lr=0.01)]
+        cg = ["lr=0.05", "lr=0.01"]
+        topt, copt = (lambda gs: torch.optim.SGD(gs, lr=0.01)), "sgd"
+    elif opt == "sgdm":
+        tg = [dict(lr=0.05, momentum=0.9), dict(lr=0.01, momentum=0.5, weight_decay=1e-3)]
+        cg = ["lr=0.05 momentum=0.9", "lr=0.01 momentum=0.5 weight_decay=1e-3"]
+        topt, copt = (lambda gs: torch.optim.SGD(gs, lr=0.01)), "sgd"
+    else:
+        tg = [dict(lr=3e-3), dict(lr=1e-3, betas=(0.8, 0.99))]
+        cg = ["lr=3e-3", "lr=1e-3 betas=0.8,0.99"]
+        topt, copt = (lambda gs: torch.optim.Adam(gs)), "adam"
+    return dict(name="sched_" + name, shapes=SHAPES, torch_opt=topt, torch_groups=tg,
+                ctrain_opt=copt, ctrain_groups=cg, torch_sched=torch_sched,
+                ctrain_sched=ctrain_sched, **extra)
+
+
+def k(kind, options=""):
+    return {"kind": kind, "options": options}
+
+
+def seq(children, milestones):
+    return {"kind": "sequential", "children": children, "milestones": milestones}
+
+
+# Plateau metrics: a loss that falls, stalls with small noise, falls again.
+LOSS = [1.0 / (1 + 0.3 * t) if t < 25 else
+        (0.12 + 0.002 * math.sin(t) if t < 60 else 0.12 - 0.004 * (t - 60) + 0.001 * math.cos(3 * t))
+        for t in range(100)]
+# An accuracy-like metric that rises in steps and stalls.
+ACC = [min(0.9, 0.1 + 0.05 * (t // 7)) + 0.003 * math.sin(2 * t) for t in range(100)]
+
+CASES = [
+    # StepLR
+    sched_case("step", lambda o: S.StepLR(o, step_size=7, gamma=0.5),
+               k("step", "step_size=7 gamma=0.5")),
+    sched_case("step_adam_default_gamma", lambda o: S.StepLR(o, step_size=30),
+               k("step", "step_size=30"), opt="adam"),
+    # MultiStepLR (unsorted, a repeated milestone counts twice as in Counter)
+    sched_case("multistep_repeated", lambda o: S.MultiStepLR(o, milestones=[10, 30, 30, 60], gamma=0.5),
+               k("multistep", "milestones=10,30,30,60 gamma=0.5")),
+    sched_case("multistep_unsorted_adam", lambda o: S.MultiStepLR(o, milestones=[50, 5, 20]),
+               k("multistep", "milestones=50,5,20"), opt="adam"),
+    # ExponentialLR
+    sched_case("exponential", lambda o: S.ExponentialLR(o, gamma=0.97), k("exponential", "gamma=0.97")),
+    sched_case("exponential_adam", lambda o: S.ExponentialLR(o, gamma=0.9),
+               k("exponential", "gamma=0.9"), opt="adam"),
+    # CosineAnnealingLR, over several half periods (its restart branch)
+    sched_case("cosine_periods", lambda o: S.CosineAnnealingLR(o, T_max=30, eta_min=1e-4),
+               k("cosine", "T_max=30 eta_min=1e-4")),
+    sched_case("cosine_adam", lambda o: S.CosineAnnealingLR(o, T_max=100), k("cosine", "T_max=100"),
+               opt="adam"),
+    # CosineAnnealingWarmRestarts
+    sched_case("cosine_wr_mult2",
+               lambda o: S.CosineAnnealingWarmRestarts(o, T_0=10, T_mult=2, eta_min=1e-4),
+               k("cosine_warm_restarts", "T_0=10 T_mult=2 eta_min=1e-4")),
+    sched_case("cosine_wr_adam", lambda o: S.CosineAnnealingWarmRestarts(o, T_0=7),
+               k("cosine_warm_restarts", "T_0=7"), opt="adam"),
+    # OneCycleLR: per-group max_lr, SGD momentum cycled
+    sched_case("onecycle_sgd_momentum", lambda o: S.OneCycleLR(o, max_lr=[0.1, 0.05], total_steps=100),
+               k("onecycle", "max_lr=0.1,0.05 total_steps=100"), opt="sgdm"),
+    # three phases, linear, Adam's beta1 cycled with per-group momenta
+    sched_case("onecycle_adam_three_phase_linear",
+               lambda o: S.OneCycleLR(o, max_lr=0.01, total_steps=101, anneal_strategy="linear",
+                                      three_phase=True, base_momentum=[0.8, 0.85],
+                                      max_momentum=[0.9, 0.95]),
+               k("onecycle", "max_lr=0.01 total_steps=101 anneal_strategy=linear three_phase=true "
+                             "base_momentum=0.8,0.85 max_momentum=0.9,0.95"), opt="adam"),
+    sched_case("onecycle_epochs_no_momentum",
+               lambda o: S.OneCycleLR(o, max_lr=[0.2, 0.02], epochs=10, steps_per_epoch=10,
+                                      pct_start=0.25, div_factor=10.0, final_div_factor=100.0,
+                                      cycle_momentum=False),
+               k("onecycle", "max_lr=0.2,0.02 epochs=10 steps_per_epoch=10 pct_start=0.25 "
+                             "div_factor=10 final_div_factor=100 cycle_momentum=false")),
+    # LinearLR
+    sched_case("linear_warmup", lambda o: S.LinearLR(o, start_factor=0.1, total_iters=20),
+               k("linear", "start_factor=0.1 total_iters=20")),
+    sched_case("linear_decay_adam",
+               lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.05, total_iters=80),
+               k("linear", "start_factor=1 end_factor=0.05 total_iters=80"), opt="adam"),
+    # ConstantLR
+    sched_case("constant", lambda o: S.ConstantLR(o, factor=0.5, total_iters=10),
+               k("constant", "factor=0.5 total_iters=10")),
+    sched_case("constant_adam_default", lambda o: S.ConstantLR(o), k("constant"), opt="adam"),
+    # PolynomialLR
+    sched_case("polynomial_square", lambda o: S.PolynomialLR(o, total_iters=60, power=2.0),
+               k("polynomial", "total_iters=60 power=2")),
+    sched_case("polynomial_sqrt_adam", lambda o: S.PolynomialLR(o, total_iters=90, power=0.5),
+               k("polynomial", "total_iters=90 power=0.5"), opt="adam"),
+    # CyclicLR
+    sched_case("cyclic_triangular_sgd_momentum",
+               lambda o: S.CyclicLR(o, base_lr=[0.01, 0.001], max_lr=[0.1, 0.01], step_size_up=10),
+               k("cyclic", "base_lr=0.01,0.001 max_lr=0.1,0.01 step_size_up=10"), opt="sgdm"),
+    sched_case("cyclic_triangular2_adam",
+               lambda o: S.CyclicLR(o, base_lr=1e-4, max_lr=[3e-3, 1e-3], step_size_up=15,
+                                    step_size_down=5, mode="triangular2", base_momentum=[0.85, 0.7],
+                                    max_momentum=0.95),
+               k("cyclic", "base_lr=1e-4 max_lr=3e-3,1e-3 step_size_up=15 step_size_down=5 "
+                           "mode=triangular2 base_momentum=0.85,0.7 max_momentum=0.95"), opt="adam"),
+    sched_case("cyclic_exp_range_no_momentum",
+               lambda o: S.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=8, mode="exp_range",
+                                    gamma=0.97, cycle_momentum=False),
+               k("cyclic", "base_lr=0.001 max_lr=0.1 step_size_up=8 mode=exp_range gamma=0.97 "
+                           "cycle_momentum=false")),
+    # ReduceLROnPlateau
+    sched_case("plateau_min_rel",
+               lambda o: S.ReduceLROnPlateau(o, factor=0.5, patience=5, cooldown=3,
+                                             min_lr=[1e-3, 5e-4]),
+               k("plateau", "factor=0.5 patience=5 cooldown=3 min_lr=1e-3,5e-4"), metrics=LOSS),
+    sched_case("plateau_max_abs_eps",
+               lambda o: S.ReduceLROnPlateau(o, mode="max", factor=0.3, patience=2,
+                                             threshold=0.01, threshold_mode="abs", min_lr=2e-4,
+                                             eps=1e-4),
+               k("plateau", "mode=max factor=0.3 patience=2 threshold=0.01 threshold_mode=abs "
+                            "min_lr=2e-4 eps=1e-4"), opt="adam", metrics=ACC),
+    sched_case("plateau_min_abs_adam",
+               lambda o: S.ReduceLROnPlateau(o, threshold=1e-3, threshold_mode="abs", patience=3),
+               k("plateau", "threshold=1e-3 threshold_mode=abs patience=3"), opt="adam",
+               metrics=LOSS),
+    # SequentialLR: warmup then cosine (closed form at the milestone)
+    sched_case("sequential_warmup_cosine",
+               lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.1, total_iters=5),
+                                            S.CosineAnnealingLR(o, T_max=50)], milestones=[10]),
+               seq([k("linear", "start_factor=0.1 total_iters=5"), k("cosine", "T_max=50")], [10])),
+    sched_case("sequential_three",
+               lambda o: S.SequentialLR(o, [S.ConstantLR(o, factor=0.5, total_iters=20),
+                                            S.ExponentialLR(o, gamma=0.95),
+                                            S.StepLR(o, step_size=10, gamma=0.5)],
+                                        milestones=[15, 40]),
+               seq([k("constant", "factor=0.5 total_iters=20"), k("exponential", "gamma=0.95"),
+                    k("step", "step_size=10 gamma=0.5")], [15, 40]), opt="adam"),
+    sched_case("sequential_warmup_restarts",
+               lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.25, total_iters=8),
+                                            S.CosineAnnealingWarmRestarts(o, T_0=10, T_mult=2)],
+                                        milestones=[20]),
+               seq([k("linear", "start_factor=0.25 total_iters=8"),
+                    k("cosine_warm_restarts", "T_0=10 T_mult=2")], [20])),
+    sched_case("sequential_constant_onecycle",
+               lambda o: S.SequentialLR(o, [S.ConstantLR(o, factor=0.2, total_iters=100),
+                                            S.OneCycleLR(o, max_lr=[0.1, 0.02], total_steps=100)],
+                                        milestones=[20]),
+               seq([k("constant", "factor=0.2 total_iters=100"),
+                    k("onecycle", "max_lr=0.1,0.02 total_steps=100")], [20]), opt="sgdm"),
+    sched_case("sequential_cyclic_polynomial",
+               lambda o: S.SequentialLR(o, [S.CyclicLR(o, base_lr=[0.01, 0.002], max_lr=0.05,
+                                                       step_size_up=5),
+                                            S.PolynomialLR(o, total_iters=50, power=1.5),
+                                            S.MultiStepLR(o, milestones=[70, 85], gamma=0.3)],
+                                        milestones=[30, 60]),
+               seq([k("cyclic", "base_lr=0.01,0.002 max_lr=0.05 step_size_up=5"),
+                    k("polynomial", "total_iters=50 power=1.5"),
+                    k("multistep", "milestones=70,85 gamma=0.3")], [30, 60]), opt="sgdm"),
+    # Several schedules on one optimizer (ChainedScheduler)
+    sched_case("chained_exponential_step",
+               lambda o: S.ChainedScheduler([S.ExponentialLR(o, gamma=0.98),
+                                             S.StepLR(o, step_size=10, gamma=0.5)]),
+               [k("exponential", "gamma=0.98"), k("step", "step_size=10 gamma=0.5")]),
+    sched_case("chained_linear_cosine",
+               lambda o: S.ChainedScheduler([S.LinearLR(o, start_factor=0.2, total_iters=10),
+                                             S.CosineAnnealingLR(o, T_max=40, eta_min=1e-5)]),
+               [k("linear", "start_factor=0.2 total_iters=10"), k("cosine", "T_max=40 eta_min=1e-5")],
+               opt="adam"),
+    sched_case("chained_three",
+               lambda o: S.ChainedScheduler([S.ConstantLR(o, factor=0.5, total_iters=30),
+                                             S.MultiStepLR(o, milestones=[20, 60]),
+                                             S.PolynomialLR(o, total_iters=100, power=1.5)]),
+               [k("constant", "factor=0.5 total_iters=30"), k("multistep", "milestones=20,60"),
+                k("polynomial", "total_iters=100 power=1.5")]),
+    sched_case("chained_exponential_onecycle",
+               lambda o: S.ChainedScheduler([S.ExponentialLR(o, gamma=0.99),
+                                             S.OneCycleLR(o, max_lr=0.1, total_steps=100)]),
+               [k("exponential", "gamma=0.99"), k("onecycle", "max_lr=0.1 total_steps=100")],
+               opt="sgdm"),
+    sched_case("chained_cyclic_exponential",
+               lambda o: S.ChainedScheduler([S.CyclicLR(o, base_lr=1e-4, max_lr=2e-3, step_size_up=6),
+                                             S.ExponentialLR(o, gamma=0.98)]),
+               [k("cyclic", "base_lr=1e-4 max_lr=2e-3 step_size_up=6"), k("exponential", "gamma=0.98")],
+               opt="adam"),
+]
