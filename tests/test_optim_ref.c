@@ -2,7 +2,9 @@
  * through ctrain's engine and compares parameters, every state buffer, step
  * counts, learning rates and (with a schedule) momenta after every step:
  * |ctrain - torch| must be <= 1e-5 |torch| or <= 1e-7. Each case also runs with 1, 2 and 3 threads
- * and must give bit-identical results.
+ * and must give bit-identical results, and at every SIMD level the CPU has
+ * (AVX2, AVX-512; 1 and 2 threads), which must give the scalar kernels'
+ * bits.
  *
  * usage: test_optim_ref FILE.safetensors...                              */
 #include <cjson/cJSON.h>
@@ -131,7 +133,7 @@ static int get_momentum(ct_optim *o, size_t g, double *m)
 
 /* Runs the whole trajectory with `threads` threads, checks it against the
  * reference, and leaves the final parameters in r->data. Returns failures. */
-static int run(replay *r, int threads, ct_optim **out)
+static int run(replay *r, int level, int threads, ct_optim **out)
 {
     const char *opt_name = ct_st_meta(&r->f, "optimizer");
     cJSON *groups = cJSON_Parse(ct_st_meta(&r->f, "groups"));
@@ -145,6 +147,7 @@ static int run(replay *r, int threads, ct_optim **out)
     if (check(ct_optim_create(&o, opt_name, NULL), NULL, "ct_optim_create"))
         return 1;
     fails += check(ct_optim_set_threads(o, threads), o, "set_threads");
+    fails += check(ct_optim_set_simd(o, level), o, "set_simd");
     if (la_meta) {
         cJSON *la = cJSON_Parse(la_meta);
         fails += check(ct_optim_enable_lookahead(
@@ -355,13 +358,23 @@ static int run_file(const char *path)
     void *first = NULL;
     size_t first_len = 0;
     float **first_params = calloc(r.n_params, sizeof *first_params);
-    for (int threads = 1; threads <= 3 && !fails; threads++) {
+    /* (level, threads): scalar with 1, 2, 3 threads, then each SIMD level
+     * the CPU has with 1 and 2 threads; all must give the first run's bits. */
+    int runs[8][2] = {{CT_SIMD_SCALAR, 1}, {CT_SIMD_SCALAR, 2}, {CT_SIMD_SCALAR, 3}};
+    int n_runs = 3;
+    for (int l = CT_SIMD_AVX2; l <= CT_SIMD_AVX512; l++)
+        if (ct_simd_supported(l)) {
+            runs[n_runs][0] = l, runs[n_runs++][1] = 1;
+            runs[n_runs][0] = l, runs[n_runs++][1] = 2;
+        }
+    for (int ri = 0; ri < n_runs && !fails; ri++) {
+        int level = runs[ri][0], threads = runs[ri][1];
         ct_optim *o = NULL;
-        fails += run(&r, threads, &o);
+        fails += run(&r, level, threads, &o);
         if (!fails) {
             size_t len;
             void *snap = snapshot(o, &len);
-            if (threads == 1) {
+            if (ri == 0) {
                 first = snap;
                 first_len = len;
                 for (size_t i = 0; i < r.n_params; i++) {
@@ -373,8 +386,10 @@ static int run_file(const char *path)
                 for (size_t i = 0; i < r.n_params; i++)
                     same &= !memcmp(first_params[i], r.data[i], r.numel[i] * sizeof(float));
                 if (!same) {
-                    fprintf(stderr, "%s: %d threads give different bits than 1 thread\n", path,
-                            threads);
+                    fprintf(stderr,
+                            "%s: %s with %d threads gives different bits than scalar with 1 "
+                            "thread\n",
+                            path, ct_simd_name(level), threads);
                     fails++;
                 }
                 free(snap);

@@ -139,6 +139,47 @@ ct_status ct_optim_zero_grad(ct_optim *opt);
  * every thread count. */
 ct_status ct_optim_set_threads(ct_optim *opt, int threads);
 
+/* SIMD level of the elementwise kernels. Every level gives the scalar
+ * reference's bits (same operations, same rounding), only faster. An
+ * optimizer starts at the level named by the environment variable
+ * CTRAIN_SIMD (scalar, avx2 or avx512; ct_optim_create fails if the CPU
+ * lacks it or the name is unknown), else at the best level of the CPU.
+ * Kinds without a SIMD kernel (lamb, lars, rprop, adafactor, the
+ * multi-pass ones) run their scalar kernel at every level. */
+typedef enum ct_simd_level {
+    CT_SIMD_AUTO = -1, /* CTRAIN_SIMD if set, else the best supported */
+    CT_SIMD_SCALAR = 0,
+    CT_SIMD_AVX2 = 1,  /* AVX2 and FMA, 8 lanes */
+    CT_SIMD_AVX512 = 2 /* AVX-512F, 16 lanes */
+} ct_simd_level;
+
+/* Is the level supported by this CPU and OS (1) or not (0)? */
+int ct_simd_supported(int level);
+/* The highest supported level. */
+int ct_simd_best(void);
+/* "scalar", "avx2", "avx512"; NULL for an unknown level. */
+const char *ct_simd_name(int level);
+/* Sets the level of an optimizer's steps; a level the CPU lacks is
+ * refused with CT_EUNSUPPORTED. */
+ct_status ct_optim_set_simd(ct_optim *opt, int level);
+ct_status ct_optim_get_simd(const ct_optim *opt, int *level);
+
+/* Multiplies every gradient by scale (rounded to float32) as part of the
+ * next steps, e.g. the clip coefficient of ct_clip_grad_norm computed
+ * beforehand: the step updates exactly as if the gradients had been
+ * multiplied first, and the gradient buffers hold the scaled values
+ * afterwards (as torch.nn.utils.clip_grad_norm_ leaves them). The
+ * multiplication is done chunk by chunk inside the step's pass, while the
+ * chunk is in cache. The non-finite check tests the scaled values. scale
+ * must be finite and >= 0; 1 (the default) turns it off. It stays in
+ * effect until changed. */
+ct_status ct_optim_set_grad_scale(ct_optim *opt, double scale);
+
+/* on != 0: each step sets the gradients it used to zero, in the same pass
+ * (ct_optim_zero_grad fused into the step). A step that is refused or
+ * skipped for a non-finite gradient writes nothing, gradients included. */
+ct_status ct_optim_set_zero_grad_after_step(ct_optim *opt, int on);
+
 ct_status ct_optim_set_nonfinite_policy(ct_optim *opt, ct_nonfinite_policy policy);
 /* Steps skipped so far under CT_NONFINITE_SKIP. */
 ct_status ct_optim_skipped_steps(const ct_optim *opt, uint64_t *count);

@@ -9,6 +9,7 @@
  *   p -= lr * delta
  * Multiply-adds are fused where ATen's kernels fuse them (add with alpha,
  * addcmul).                                                                 */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -31,7 +32,8 @@ static int layout(const double *hp, const ct_param *p, ct_state_desc *out)
     return 2;
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s), *sq = s->state[0], *acc = s->state[1];
@@ -52,6 +54,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "adadelta.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_adadelta = {
     .name = "adadelta",
     .opts = opts,
@@ -59,4 +64,36 @@ const ct_optim_kind ct_kind_adadelta = {
     .layout = layout,
     .n_phases = 1,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *sq = s->state[0], *acc = s->state[1];
+    const float *gr = ct_gf(s);
+    const VF wd = V_SET((float)hp[WD]), eps = V_SET((float)hp[EPS]), rho = V_SET((float)hp[RHO]);
+    const VF w = V_SET((float)(1 - hp[RHO])), neg_lr = V_SET((float)-hp[LR]);
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (has_wd)
+            g = V_FMA(wd, pi, g);
+        VF si = V_FMA(V_MUL(w, g), g, V_MUL(V_LD(sq + i), rho));
+        V_ST(sq + i, si);
+        VF std = V_SQRT(V_ADD(si, eps)), ai = V_LD(acc + i);
+        VF delta = V_MUL(V_DIV(V_SQRT(V_ADD(ai, eps)), std), g);
+        V_ST(acc + i, V_FMA(V_MUL(w, delta), delta, V_MUL(ai, rho)));
+        V_ST(p + i, V_FMA(neg_lr, delta, pi));
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

@@ -10,6 +10,7 @@
  * parameter in the constructor, from the constructor's value; ctrain fills
  * it at a parameter's first step from the group's value (identical updates;
  * only the state read before a parameter's first step differs).           */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -46,7 +47,8 @@ static void prepare(const double *hp, ct_slot *s)
     s->scal[S_NEG_CLR] = -(hp[LR] / (1 + (double)(s->step - 1) * hp[LR_DECAY]));
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s), *sum = s->state[0];
@@ -63,6 +65,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "adagrad.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_adagrad = {
     .name = "adagrad",
     .opts = opts,
@@ -72,4 +77,34 @@ const ct_optim_kind ct_kind_adagrad = {
     .n_phases = 1,
     .prepare = prepare,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *sum = s->state[0];
+    const float *gr = ct_gf(s);
+    const VF wd = V_SET((float)hp[WD]), eps = V_SET((float)hp[EPS]);
+    const VF neg_clr = V_SET((float)s->scal[S_NEG_CLR]);
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (has_wd)
+            g = V_FMA(wd, pi, g);
+        VF si = V_FMA(g, g, V_LD(sum + i));
+        V_ST(sum + i, si);
+        VF std = V_ADD(V_SQRT(si), eps);
+        V_ST(p + i, V_ADD(pi, V_DIV(V_MUL(neg_clr, g), std)));
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

@@ -12,6 +12,7 @@
  * Where ATen's vectorized kernels fuse a multiply-add (add with alpha, lerp,
  * addcmul) so do we (fmaf), so rounding follows torch's; addcdiv is not
  * fused there.                                                               */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -55,18 +56,35 @@ static void prepare(const double *hp, ct_slot *s)
     s->scal[S_DECAY] = 1 - hp[LR] * hp[WD];
 }
 
-static inline void adam_kernel(const double *hp, const ct_slot *s, size_t b, size_t e,
-                               int decoupled)
+/* The float32 scalars of one step of a parameter, shared by the scalar and
+ * SIMD kernels so both see the same values. */
+typedef struct adam_c {
+    float w1, b1, b2, w2, wd, decay, eps, bc2s, neg_step;
+    int w1_small, maximize, has_wd;
+} adam_c;
+
+static inline adam_c adam_consts(const double *hp, const ct_slot *s)
+{
+    adam_c k;
+    k.w1 = (float)(1 - hp[BETAS]), k.b2 = (float)hp[BETA2], k.w2 = (float)(1 - hp[BETA2]);
+    k.b1 = 1.0f - k.w1; /* lerp's 1 - weight, in float as ATen computes it */
+    k.w1_small = fabsf(k.w1) < 0.5f;
+    k.wd = (float)hp[WD], k.decay = (float)s->scal[S_DECAY], k.eps = (float)hp[EPS];
+    k.bc2s = (float)s->scal[S_BC2_SQRT], k.neg_step = (float)-s->scal[S_STEP_SIZE];
+    k.maximize = hp[MAXIMIZE] != 0, k.has_wd = hp[WD] != 0;
+    return k;
+}
+
+static CT_NOINLINE void adam_kernel(const double *hp, const ct_slot *s, size_t b, size_t e,
+                                    int decoupled)
 {
     float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
     float *vmax = hp[AMSGRAD] != 0 ? s->state[2] : NULL;
     const float *gr = ct_gf(s);
-    const float w1 = (float)(1 - hp[BETAS]), b2 = (float)hp[BETA2], w2 = (float)(1 - hp[BETA2]);
-    const float b1 = 1.0f - w1; /* lerp's 1 - weight, in float as ATen computes it */
-    const int w1_small = fabsf(w1) < 0.5f;
-    const float wd = (float)hp[WD], decay = (float)s->scal[S_DECAY], eps = (float)hp[EPS];
-    const float bc2s = (float)s->scal[S_BC2_SQRT], neg_step = (float)-s->scal[S_STEP_SIZE];
-    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    const adam_c k = adam_consts(hp, s);
+    const float w1 = k.w1, b1 = k.b1, b2 = k.b2, w2 = k.w2, wd = k.wd, decay = k.decay;
+    const float eps = k.eps, bc2s = k.bc2s, neg_step = k.neg_step;
+    const int w1_small = k.w1_small, maximize = k.maximize, has_wd = k.has_wd;
     for (size_t i = b; i < e; i++) {
         float g = maximize ? -gr[i] : gr[i];
         if (has_wd) {
@@ -100,6 +118,9 @@ static void adamw_k(int phase, const double *hp, const ct_slot *s, size_t b, siz
     adam_kernel(hp, s, b, e, 1);
 }
 
+#define CT_SIMD_SELF "adam.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_adam = {
     .name = "adam",
     .opts = adam_opts,
@@ -108,6 +129,7 @@ const ct_optim_kind ct_kind_adam = {
     .n_phases = 1,
     .prepare = prepare,
     .kernel = adam_k,
+    .simd = CT_SIMD_KERNELS(adam_k),
 };
 
 const ct_optim_kind ct_kind_adamw = {
@@ -118,4 +140,60 @@ const ct_optim_kind ct_kind_adamw = {
     .n_phases = 1,
     .prepare = prepare,
     .kernel = adamw_k,
+    .simd = CT_SIMD_KERNELS(adamw_k),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(adam_vec)(const double *hp, const ct_slot *s, size_t b, size_t e,
+                                  int decoupled)
+{
+    float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
+    float *vmax = hp[AMSGRAD] != 0 ? s->state[2] : NULL;
+    const float *gr = ct_gf(s);
+    const adam_c k = adam_consts(hp, s);
+    const VF w1 = V_SET(k.w1), nb1 = V_SET(-k.b1), b2 = V_SET(k.b2), w2 = V_SET(k.w2);
+    const VF wd = V_SET(k.wd), decay = V_SET(k.decay), eps = V_SET(k.eps);
+    const VF bc2s = V_SET(k.bc2s), neg_step = V_SET(k.neg_step);
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i), mi = V_LD(m + i), vi = V_LD(v + i);
+        if (k.maximize)
+            g = V_NEG(g);
+        if (k.has_wd) {
+            if (decoupled)
+                pi = V_MUL(pi, decay);
+            else
+                g = V_FMA(wd, pi, g);
+        }
+        mi = V_LERP(mi, g, k.w1_small, w1, nb1);
+        vi = V_FMA(V_MUL(w2, g), g, V_MUL(vi, b2));
+        V_ST(m + i, mi);
+        V_ST(v + i, vi);
+        VF vv = vi;
+        if (vmax) {
+            vv = V_MAX(V_LD(vmax + i), vi);
+            V_ST(vmax + i, vv);
+        }
+        VF denom = V_ADD(V_DIV(V_SQRT(vv), bc2s), eps);
+        V_ST(p + i, V_ADD(pi, V_DIV(V_MUL(neg_step, mi), denom)));
+    }
+    if (i < e)
+        adam_kernel(hp, s, i, e, decoupled);
+}
+
+static CT_TGT void CT_V(adam_k)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                size_t e, double *red)
+{
+    (void)phase, (void)red;
+    CT_V(adam_vec)(hp, s, b, e, hp[DECOUPLED] != 0);
+}
+
+static CT_TGT void CT_V(adamw_k)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                 size_t e, double *red)
+{
+    (void)phase, (void)red;
+    CT_V(adam_vec)(hp, s, b, e, 1);
+}
+
+#endif

@@ -8,6 +8,7 @@
  *   p += (-lr / (1 - b1^t)) * m / u
  * Multiply-adds are fused where ATen's kernels fuse them (add with alpha,
  * lerp); addcdiv is not.                                                    */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -43,7 +44,8 @@ static inline float lerp(float self, float end, float w, float one_minus_w)
     return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s), *m = s->state[0], *u = s->state[1];
@@ -63,6 +65,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "adamax.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_adamax = {
     .name = "adamax",
     .opts = opts,
@@ -71,4 +76,39 @@ const ct_optim_kind ct_kind_adamax = {
     .n_phases = 1,
     .prepare = prepare,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *m = s->state[0], *u = s->state[1];
+    const float *gr = ct_gf(s);
+    const float w1_f = (float)(1 - hp[BETAS]), one_minus_w1 = 1.0f - w1_f;
+    const int w1_small = fabsf(w1_f) < 0.5f;
+    const VF wd = V_SET((float)hp[WD]), eps = V_SET((float)hp[EPS]), b2 = V_SET((float)hp[BETA2]);
+    const VF w1 = V_SET(w1_f), neg_omw1 = V_SET(-one_minus_w1);
+    const VF neg_clr = V_SET((float)s->scal[S_NEG_CLR]);
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (has_wd)
+            g = V_FMA(wd, pi, g);
+        VF mi = V_LERP(V_LD(m + i), g, w1_small, w1, neg_omw1);
+        V_ST(m + i, mi);
+        VF a = V_MUL(V_LD(u + i), b2), c = V_ADD(V_ABS(g), eps);
+        VF ui = V_SEL(V_MOR(V_GT(a, c), V_ISNAN(a)), a, c); /* torch.maximum propagates NaN */
+        V_ST(u + i, ui);
+        V_ST(p + i, V_ADD(pi, V_DIV(V_MUL(neg_clr, mi), ui)));
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

@@ -11,6 +11,7 @@
  * then per parameter: eta = lr / (1 + lambd lr t)^alpha,
  * mu = 1 / max(1, t - t0). eta and mu are 1-element float32 state buffers,
  * as torch keeps them.                                                     */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -57,7 +58,8 @@ static void prepare(const double *hp, ct_slot *s)
     mu[0] = (float)(1 / (d > 1 ? d : 1));
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s), *ax = s->state[2];
@@ -75,6 +77,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "asgd.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_asgd = {
     .name = "asgd",
     .opts = opts,
@@ -84,4 +89,40 @@ const ct_optim_kind ct_kind_asgd = {
     .n_phases = 1,
     .prepare = prepare,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *ax = s->state[2];
+    const float *gr = ct_gf(s);
+    const VF wd = V_SET((float)hp[WD]), decay = V_SET((float)s->scal[S_DECAY]);
+    const float mu_f = (float)s->scal[S_MU];
+    const VF neg_eta = V_SET((float)s->scal[S_NEG_ETA]), mu = V_SET(mu_f);
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0, average = mu_f != 1.0f;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (has_wd)
+            g = V_FMA(wd, pi, g);
+        pi = V_MUL(pi, decay);
+        pi = V_FMA(neg_eta, g, pi);
+        V_ST(p + i, pi);
+        if (average) {
+            VF ai = V_LD(ax + i);
+            V_ST(ax + i, V_ADD(ai, V_MUL(V_SUB(pi, ai), mu)));
+        } else {
+            V_ST(ax + i, pi);
+        }
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

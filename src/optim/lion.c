@@ -12,6 +12,7 @@
  * fmaf(w - 1, e - s, e), as its vectorized kernel computes it.
  * Not supported (pytorch-optimizer extras passed through **kwargs): cautious,
  * use_gc, adanorm; giving them is refused as an unknown option.             */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "aten_reduce.h"
@@ -35,7 +36,8 @@ static int layout(const double *hp, const ct_param *p, ct_state_desc *out)
     return 1;
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s), *m = s->state[0];
@@ -60,6 +62,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "lion.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_lion = {
     .name = "lion",
     .opts = opts,
@@ -67,4 +72,43 @@ const ct_optim_kind ct_kind_lion = {
     .layout = layout,
     .n_phases = 1,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *m = s->state[0];
+    const float *gr = ct_gf(s);
+    const float w1_f = (float)(1.0 - hp[BETAS]), w2_f = (float)(1.0 - hp[BETA2]);
+    const int w1_small = fabsf(w1_f) < 0.5f, w2_small = fabsf(w2_f) < 0.5f;
+    const VF w1 = V_SET(w1_f), w1m = V_SET(w1_f - 1.0f), w2 = V_SET(w2_f), w2m = V_SET(w2_f - 1.0f);
+    const VF neg_lr = V_SET((float)-hp[LR]), wd = V_SET((float)hp[WD]);
+    const VF decay = V_SET((float)(1.0 - hp[WD] * (hp[FIXED] != 0 ? 1.0 : hp[LR])));
+    const VF zero = V_SET(0.0f), one = V_SET(1.0f), minus_one = V_SET(-1.0f);
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    const int decouple = hp[DECOUPLE] != 0;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i), mi = V_LD(m + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (has_wd) {
+            if (decouple)
+                pi = V_MUL(pi, decay);
+            else
+                g = V_FMA(wd, pi, g);
+        }
+        VF c = V_LERP(mi, g, w1_small, w1, w1m);
+        VF u = V_SEL(V_GT(c, zero), one, V_SEL(V_LT(c, zero), minus_one, zero));
+        V_ST(m + i, V_LERP(mi, g, w2_small, w2, w2m));
+        V_ST(p + i, V_FMA(neg_lr, u, pi));
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

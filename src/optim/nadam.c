@@ -14,6 +14,7 @@
  *   p += (-lr mu' / (1 - mu_product mu')) * m / denom
  * Multiply-adds are fused where ATen's kernels fuse them (add with alpha,
  * lerp, addcmul); addcdiv is not.                                           */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -69,7 +70,8 @@ static inline float lerp(float self, float end, float w, float one_minus_w)
     return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
@@ -97,6 +99,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "nadam.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_nadam = {
     .name = "nadam",
     .opts = opts,
@@ -106,4 +111,47 @@ const ct_optim_kind ct_kind_nadam = {
     .n_phases = 1,
     .prepare = prepare,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
+    const float *gr = ct_gf(s);
+    const float w1_f = (float)(1 - hp[BETAS]), one_minus_w1 = 1.0f - w1_f;
+    const int w1_small = fabsf(w1_f) < 0.5f;
+    const VF wd = V_SET((float)hp[WD]), eps = V_SET((float)hp[EPS]), b2 = V_SET((float)hp[BETA2]);
+    const VF w1 = V_SET(w1_f), neg_omw1 = V_SET(-one_minus_w1);
+    const VF w2 = V_SET((float)(1 - hp[BETA2])), bc2 = V_SET((float)s->scal[S_BC2]);
+    const VF decay = V_SET((float)s->scal[S_DECAY]);
+    const VF val_g = V_SET((float)s->scal[S_VAL_G]), val_m = V_SET((float)s->scal[S_VAL_M]);
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    const int decoupled = hp[DECOUPLED] != 0;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (has_wd) {
+            if (decoupled)
+                pi = V_MUL(pi, decay);
+            else
+                g = V_FMA(wd, pi, g);
+        }
+        VF mi = V_LERP(V_LD(m + i), g, w1_small, w1, neg_omw1);
+        VF vi = V_FMA(V_MUL(w2, g), g, V_MUL(V_LD(v + i), b2));
+        V_ST(m + i, mi);
+        V_ST(v + i, vi);
+        VF denom = V_ADD(V_SQRT(V_DIV(vi, bc2)), eps);
+        pi = V_ADD(pi, V_DIV(V_MUL(val_g, g), denom));
+        V_ST(p + i, V_ADD(pi, V_DIV(V_MUL(val_m, mi), denom)));
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

@@ -1,10 +1,12 @@
 /* The optimizer engine: groups, state, the parallel step, save and load. */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/cpu.h"
 #include "../core/pool.h"
 #include "../io/safetensors.h"
 #include "optim_impl.h"
@@ -16,6 +18,26 @@ int ct_hp_slot(const ct_optim_kind *k, const char *name)
 }
 
 /* ---- creation ---------------------------------------------------------- */
+
+/* The SIMD level named by CTRAIN_SIMD (scalar, avx2, avx512), else the
+ * best this CPU has. A level the CPU lacks or an unknown name is refused. */
+static ct_status default_simd(ct_err *e, int *level)
+{
+    const char *env = getenv("CTRAIN_SIMD");
+    if (!env || !*env) {
+        *level = ct_cpu_best();
+        return CT_OK;
+    }
+    int l = ct_cpu_level_parse(env);
+    if (l < 0)
+        return ct_fail(e, CT_EINVAL, "CTRAIN_SIMD=%s is invalid: must be scalar, avx2 or avx512",
+                       env);
+    if (!ct_cpu_supports(l))
+        return ct_fail(e, CT_EUNSUPPORTED, "CTRAIN_SIMD=%s: this CPU does not support %s", env,
+                       env);
+    *level = l;
+    return CT_OK;
+}
 
 static ct_status check_options(ct_optim *o, const double *hp)
 {
@@ -50,8 +72,11 @@ ct_status ct_optim_create(ct_optim **out, const char *name, const char *options)
     o->kind = k;
     o->threads = 1;
     o->policy = CT_NONFINITE_ERROR;
+    o->grad_scale = 1.0;
     ct_opts_defaults(k->opts, k->n_opts, o->defaults);
-    ct_status st = ct_opts_parse(k->opts, k->n_opts, k->name, options, o->defaults, NULL, NULL);
+    ct_status st = default_simd(NULL, &o->simd);
+    if (!st)
+        st = ct_opts_parse(k->opts, k->n_opts, k->name, options, o->defaults, NULL, NULL);
     if (!st)
         st = check_options(o, o->defaults);
     if (st) {
@@ -409,6 +434,57 @@ ct_status ct_optim_set_threads(ct_optim *o, int threads)
     return CT_OK;
 }
 
+int ct_simd_supported(int level) { return ct_cpu_supports(level); }
+
+int ct_simd_best(void) { return ct_cpu_best(); }
+
+const char *ct_simd_name(int level) { return ct_cpu_level_name(level); }
+
+ct_status ct_optim_set_simd(ct_optim *o, int level)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_set_simd: optimizer is NULL");
+    if (level == CT_SIMD_AUTO)
+        return default_simd(&o->err, &o->simd);
+    if (!ct_cpu_level_name(level))
+        return ct_fail(&o->err, CT_EINVAL,
+                       "simd level %d is invalid: must be CT_SIMD_AUTO, CT_SIMD_SCALAR, "
+                       "CT_SIMD_AVX2 or CT_SIMD_AVX512",
+                       level);
+    if (!ct_cpu_supports(level))
+        return ct_fail(&o->err, CT_EUNSUPPORTED, "this CPU does not support simd level %s",
+                       ct_cpu_level_name(level));
+    o->simd = level;
+    return CT_OK;
+}
+
+ct_status ct_optim_get_simd(const ct_optim *o, int *level)
+{
+    if (!o || !level)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_get_simd: NULL argument");
+    *level = o->simd;
+    return CT_OK;
+}
+
+ct_status ct_optim_set_grad_scale(ct_optim *o, double scale)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_set_grad_scale: optimizer is NULL");
+    if (!(scale >= 0 && scale <= FLT_MAX))
+        return ct_fail(&o->err, CT_EINVAL,
+                       "grad scale %g is invalid: must be finite and >= 0 (in float32)", scale);
+    o->grad_scale = scale;
+    return CT_OK;
+}
+
+ct_status ct_optim_set_zero_grad_after_step(ct_optim *o, int on)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_set_zero_grad_after_step: optimizer is NULL");
+    o->zero_after = on != 0;
+    return CT_OK;
+}
+
 ct_status ct_optim_set_nonfinite_policy(ct_optim *o, ct_nonfinite_policy policy)
 {
     if (!o)
@@ -497,18 +573,20 @@ static void run_nonfinite_check(void *ctx, int tid, int nt)
     ct_optim *o = ctx;
     size_t b, e;
     ct_pool_split(o->n_chunks, tid, nt, &b, &e);
+    const float scale = (float)o->grad_scale;
     for (size_t c = b; c < e; c++) {
         ct_chunk *ch = &o->chunks[c];
-        ch->bad = SIZE_MAX;
         const float *g = ct_gf(ch->slot);
-        if (!g)
-            continue;
-        for (size_t j = ch->begin; j < ch->end; j++)
-            if (!isfinite(g[j])) {
-                ch->bad = j;
-                break;
-            }
+        ch->bad = g ? ct_first_nonfinite(o->simd, g, ch->begin, ch->end, scale) : SIZE_MAX;
     }
+}
+
+/* grad *= scale over [b, e), as torch's clip_grad_norm_ multiplies the
+ * gradients in place by its clip coefficient (float32). */
+static void scale_grad(float *g, size_t b, size_t e, float scale)
+{
+    for (size_t j = b; j < e; j++)
+        g[j] = g[j] * scale;
 }
 
 static void run_phase(void *ctx, int tid, int nt)
@@ -518,10 +596,18 @@ static void run_phase(void *ctx, int tid, int nt)
     ct_pool_split(o->n_chunks, tid, nt, &b, &e);
     for (size_t c = b; c < e; c++) {
         ct_chunk *ch = &o->chunks[c];
-        if (!ch->slot->p.grad)
+        float *g = ch->slot->p.grad;
+        if (!g)
             continue;
+        /* The options fused into the pass act on the chunk the kernel reads,
+         * while it is in cache: the scale before the first pass, the zeroing
+         * after the last. */
+        if (o->phase == 0 && o->grad_scale != 1.0)
+            scale_grad(g, ch->begin, ch->end, (float)o->grad_scale);
         memset(ch->red, 0, sizeof ch->red);
-        o->kind->kernel(o->phase, ch->hp, ch->slot, ch->begin, ch->end, ch->red);
+        o->kfn(o->phase, ch->hp, ch->slot, ch->begin, ch->end, ch->red);
+        if (o->phase == o->kind->n_phases - 1 && o->zero_after)
+            memset(g + ch->begin, 0, (ch->end - ch->begin) * sizeof(float));
     }
 }
 
@@ -532,9 +618,16 @@ static void run_whole(void *ctx, int tid, int nt)
     size_t b, e, k = 0;
     ct_pool_split(o->n_params, tid, nt, &b, &e);
     for (size_t g = 0; g < o->n_groups; g++)
-        for (size_t i = 0; i < o->groups[g].n; i++, k++)
-            if (k >= b && k < e && o->groups[g].slots[i].p.grad)
-                o->kind->update(o->groups[g].hp, &o->groups[g].slots[i]);
+        for (size_t i = 0; i < o->groups[g].n; i++, k++) {
+            ct_slot *s = &o->groups[g].slots[i];
+            if (k < b || k >= e || !s->p.grad)
+                continue;
+            if (o->grad_scale != 1.0)
+                scale_grad(s->p.grad, 0, s->p.numel, (float)o->grad_scale);
+            o->kind->update(o->groups[g].hp, s);
+            if (o->zero_after)
+                memset(s->p.grad, 0, s->p.numel * sizeof(float));
+        }
 }
 
 /* Lookahead (Zhang et al. 2019, Algorithm 1): every k steps of a group,
@@ -605,6 +698,7 @@ ct_status ct_optim_step(ct_optim *o)
     if (!k->kernel) {
         ct_pool_run(o->pool, run_whole, o);
     } else {
+        o->kfn = o->simd > 0 && k->simd[o->simd - 1] ? k->simd[o->simd - 1] : k->kernel;
         for (int ph = 0; ph < k->n_phases; ph++) {
             o->phase = ph;
             ct_pool_run(o->pool, run_phase, o);

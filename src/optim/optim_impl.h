@@ -13,6 +13,10 @@
  *
  * Adding an optimizer: one file with its table and functions, one line in
  * registry.c, its reference cases in tests/ref, its row in docs/optimizers.md.
+ * Optionally a SIMD form of its kernel, written once with simd.h's vector
+ * macros and compiled for AVX2 and AVX-512 by simd_each.h (see adam.c); it
+ * must mirror the scalar kernel's operations so the bits are the same
+ * (tests/test_simd.c and test_optim_ref.c run every level against scalar).
  */
 #ifndef CT_OPTIM_IMPL_H
 #define CT_OPTIM_IMPL_H
@@ -50,6 +54,10 @@ typedef struct ct_slot {
     size_t first_chunk, n_chunks;     /* its work items */
 } ct_slot;
 
+/* An elementwise pass over elements [begin, end) of one parameter. */
+typedef void (*ct_kernel_fn)(int phase, const double *hp, const ct_slot *s, size_t begin,
+                             size_t end, double *red);
+
 typedef struct ct_optim_kind {
     const char *name;
     const ct_opt_desc *opts;
@@ -65,12 +73,19 @@ typedef struct ct_optim_kind {
     /* Elementwise form. */
     int n_phases;
     void (*prepare)(const double *hp, ct_slot *s);
-    void (*kernel)(int phase, const double *hp, const ct_slot *s, size_t begin, size_t end,
-                   double *red);
+    ct_kernel_fn kernel; /* the scalar reference */
+    /* The same kernel for AVX2+FMA and AVX-512 (simd_each.h), giving the
+     * reference's bits; NULL: the scalar kernel runs at that level. */
+    ct_kernel_fn simd[2];
     void (*combine)(int phase, const double *hp, ct_slot *s, const double *red);
     /* Whole-parameter form (used when kernel is NULL). */
     void (*update)(const double *hp, ct_slot *s);
 } ct_optim_kind;
+
+/* For a scalar reference kernel that a SIMD kernel calls for its tail:
+ * kept out of line so it is compiled once, for the baseline target, and no
+ * compiler can contract its mul-adds differently inside a SIMD function. */
+#define CT_NOINLINE __attribute__((noinline))
 
 /* The kinds, in registry.c. */
 const ct_optim_kind *ct_optim_find_kind(const char *name);
@@ -125,7 +140,15 @@ struct ct_optim {
     int la_k;
     double la_alpha;
     int phase; /* the pass the pool is running */
+    int simd;  /* kernel level: CT_SIMD_SCALAR, CT_SIMD_AVX2, CT_SIMD_AVX512 */
+    ct_kernel_fn kfn; /* the kernel of this step at that level */
+    double grad_scale; /* ct_optim_set_grad_scale; 1: off */
+    int zero_after;    /* ct_optim_set_zero_grad_after_step */
 };
+
+/* The first index j in [b, e) where g[j] * scale is not finite, or
+ * SIZE_MAX; at a SIMD level (src/optim/gradcheck.c). */
+size_t ct_first_nonfinite(int level, const float *g, size_t b, size_t e, float scale);
 
 /* Allocates a slot's state buffers for options hp (zeroed), lookahead's last. */
 ct_status ct_optim_alloc_state(ct_optim *o, const double *hp, ct_slot *s);

@@ -12,6 +12,7 @@
  *   else:      p -= mhat * lr
  * The order of the float32 products follows torch's expression (scalar /
  * tensor is tensor.reciprocal() * scalar there).                            */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -59,7 +60,8 @@ static inline float lerp(float self, float end, float w, float one_minus_w)
     return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
@@ -91,6 +93,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "radam.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_radam = {
     .name = "radam",
     .opts = opts,
@@ -99,4 +104,52 @@ const ct_optim_kind ct_kind_radam = {
     .n_phases = 1,
     .prepare = prepare,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
+    const float *gr = ct_gf(s);
+    const float w1_f = (float)(1 - hp[BETAS]), one_minus_w1 = 1.0f - w1_f;
+    const int w1_small = fabsf(w1_f) < 0.5f;
+    const VF wd = V_SET((float)hp[WD]), eps = V_SET((float)hp[EPS]), b2 = V_SET((float)hp[BETA2]);
+    const VF w1 = V_SET(w1_f), neg_omw1 = V_SET(-one_minus_w1);
+    const VF w2 = V_SET((float)(1 - hp[BETA2])), lr = V_SET((float)hp[LR]);
+    const VF bc1 = V_SET((float)s->scal[S_BC1]), bc2s = V_SET((float)s->scal[S_BC2_SQRT]);
+    const VF decay = V_SET((float)s->scal[S_DECAY]), rect = V_SET((float)s->scal[S_RECT]);
+    const VF one = V_SET(1.0f);
+    const int rectify = s->scal[S_RECTIFY] != 0;
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    const int decoupled = hp[DECOUPLED] != 0;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (has_wd) {
+            if (decoupled)
+                pi = V_MUL(pi, decay);
+            else
+                g = V_FMA(wd, pi, g);
+        }
+        VF mi = V_LERP(V_LD(m + i), g, w1_small, w1, neg_omw1);
+        VF vi = V_FMA(V_MUL(w2, g), g, V_MUL(V_LD(v + i), b2));
+        V_ST(m + i, mi);
+        V_ST(v + i, vi);
+        VF upd = V_MUL(V_DIV(mi, bc1), lr);
+        if (rectify) {
+            VF adaptive = V_MUL(V_DIV(one, V_ADD(V_SQRT(vi), eps)), bc2s);
+            upd = V_MUL(V_MUL(upd, adaptive), rect);
+        }
+        V_ST(p + i, V_SUB(pi, upd));
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

@@ -11,6 +11,7 @@
  *   else:         p -= lr * g / avg
  * Multiply-adds are fused where ATen's kernels fuse them (add with alpha,
  * addcmul, lerp); addcdiv is not.                                          */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -45,7 +46,8 @@ static inline float lerp(float self, float end, float w, float one_minus_w)
     return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s), *sq = s->state[0];
@@ -79,6 +81,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "rmsprop.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_rmsprop = {
     .name = "rmsprop",
     .opts = opts,
@@ -86,4 +91,54 @@ const ct_optim_kind ct_kind_rmsprop = {
     .layout = layout,
     .n_phases = 1,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s), *sq = s->state[0];
+    const int has_mom = hp[MOMENTUM] > 0, centered = hp[CENTERED] != 0;
+    float *buf = has_mom ? s->state[1] : NULL;
+    float *ga = centered ? s->state[has_mom ? 2 : 1] : NULL;
+    const float *gr = ct_gf(s);
+    const float w_f = (float)(1 - hp[ALPHA]), one_minus_w = 1.0f - w_f;
+    const int w_small = fabsf(w_f) < 0.5f;
+    const VF wd = V_SET((float)hp[WD]), eps = V_SET((float)hp[EPS]);
+    const VF alpha = V_SET((float)hp[ALPHA]), w = V_SET(w_f), neg_omw = V_SET(-one_minus_w);
+    const VF mom = V_SET((float)hp[MOMENTUM]), neg_lr = V_SET((float)-hp[LR]);
+    const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (has_wd)
+            g = V_FMA(wd, pi, g);
+        VF si = V_FMA(V_MUL(w, g), g, V_MUL(V_LD(sq + i), alpha));
+        V_ST(sq + i, si);
+        VF avg;
+        if (ga) {
+            VF gi = V_LERP(V_LD(ga + i), g, w_small, w, neg_omw);
+            V_ST(ga + i, gi);
+            avg = V_SQRT(V_FMA(V_NEG(gi), gi, si));
+        } else {
+            avg = V_SQRT(si);
+        }
+        avg = V_ADD(avg, eps);
+        if (buf) {
+            VF bi = V_ADD(V_MUL(V_LD(buf + i), mom), V_DIV(g, avg));
+            V_ST(buf + i, bi);
+            V_ST(p + i, V_FMA(neg_lr, bi, pi));
+        } else {
+            V_ST(p + i, V_ADD(pi, V_DIV(V_MUL(neg_lr, g), avg)));
+        }
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

@@ -7,6 +7,7 @@
  *   p -= lr * g
  * Each a + s*b is one fused multiply-add, as ATen's vectorized add with
  * alpha computes it, so rounding follows torch's.                          */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -37,7 +38,8 @@ static int layout(const double *hp, const ct_param *p, ct_state_desc *out)
     return 1;
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s);
@@ -59,6 +61,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "sgd.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_sgd = {
     .name = "sgd",
     .opts = opts,
@@ -67,4 +72,38 @@ const ct_optim_kind ct_kind_sgd = {
     .layout = layout,
     .n_phases = 1,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    (void)phase, (void)red;
+    float *p = ct_pf(s);
+    const float *gr = ct_gf(s);
+    const VF wd = V_SET((float)hp[WD]), mom = V_SET((float)hp[MOMENTUM]);
+    const VF damp = V_SET((float)(1 - hp[DAMPENING])), neg_lr = V_SET((float)-hp[LR]);
+    const int maximize = hp[MAXIMIZE] != 0, nesterov = hp[NESTEROV] != 0;
+    const int first = s->step == 1, has_wd = hp[WD] != 0;
+    float *buf = hp[MOMENTUM] != 0 ? s->state[0] : NULL;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (has_wd)
+            g = V_FMA(wd, pi, g);
+        if (buf) {
+            VF bi = first ? g : V_FMA(damp, g, V_MUL(V_LD(buf + i), mom));
+            V_ST(buf + i, bi);
+            g = nesterov ? V_FMA(mom, bi, g) : bi;
+        }
+        V_ST(p + i, V_FMA(neg_lr, g, pi));
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

@@ -1,0 +1,131 @@
+/* Writes the seed corpora of the fuzz targets into DIR/NAME/ (run by
+ * scripts/run-fuzzers.sh; nothing of it is kept in git):
+ *   state_load   adamw states of fuzz_layout.h: fresh, after steps, amsgrad,
+ *                with lookahead, with odd options
+ *   safetensors  the same states and a few small foreign files
+ *   options      a kind byte followed by option text, for every kind
+ * usage: fuzz_make_seeds DIR */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fuzz_layout.h"
+
+static int put(const char *dir, const char *name, const void *buf, size_t len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "wb");
+    if (!fp || (len && fwrite(buf, 1, len, fp) != len)) {
+        fprintf(stderr, "fuzz_make_seeds: cannot write %s\n", path);
+        return 1;
+    }
+    return fclose(fp) != 0;
+}
+
+static int mkdirs(const char *d)
+{
+    return mkdir(d, 0755) != 0 && errno != EEXIST;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    char sl[900], st[900], op[900];
+    snprintf(sl, sizeof sl, "%s/state_load", argv[1]);
+    snprintf(st, sizeof st, "%s/safetensors", argv[1]);
+    snprintf(op, sizeof op, "%s/options", argv[1]);
+    if (mkdirs(argv[1]) || mkdirs(sl) || mkdirs(st) || mkdirs(op)) {
+        fprintf(stderr, "fuzz_make_seeds: cannot create the directories under %s\n", argv[1]);
+        return 1;
+    }
+    int bad = 0, n = 0;
+    static const struct { int lookahead, steps; const char *options; } states[] = {
+        {0, 0, NULL}, {0, 1, NULL}, {0, 4, NULL}, {0, 2, "amsgrad=true"},
+        {1, 2, NULL}, {1, 4, "amsgrad=true maximize=true"}, {0, 2, "betas=0.5,0.6 eps=1e-3"},
+    };
+    for (size_t s = 0; s < sizeof states / sizeof *states; s++) {
+        fz_env e;
+        if (fz_make(&e, states[s].lookahead, states[s].options)) {
+            fprintf(stderr, "fuzz_make_seeds: setup: %s\n", ct_errmsg());
+            return 1;
+        }
+        for (int k = 0; k < states[s].steps; k++)
+            ct_optim_step(e.o);
+        void *buf;
+        size_t len;
+        if (ct_optim_save_mem(e.o, &buf, &len)) {
+            fprintf(stderr, "fuzz_make_seeds: save: %s\n", ct_errmsg());
+            return 1;
+        }
+        /* A seed is only useful if it loads into the target's optimizer. */
+        fz_env f;
+        if (fz_make(&f, states[s].lookahead, NULL) || ct_optim_load_mem(f.o, buf, len)) {
+            fprintf(stderr, "fuzz_make_seeds: seed %zu does not load: %s\n", s, ct_errmsg());
+            return 1;
+        }
+        fz_free(&f);
+        char name[64];
+        snprintf(name, sizeof name, "state%zu", s);
+        bad |= put(sl, name, buf, len) | put(st, name, buf, len);
+        n += 2;
+        ct_free(buf);
+        fz_free(&e);
+    }
+    /* A few foreign files: header JSON and data. */
+    static const struct { const char *json, *data; size_t dlen; } foreign[] = {
+        {"{}", "", 0},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+         "\x00\x00\x80\x3f", 4},
+        {"{\"__metadata__\":{\"k\":\"v\"},\"b\":{\"dtype\":\"U8\",\"shape\":[],"
+         "\"data_offsets\":[0,1]},\"c\":{\"dtype\":\"I64\",\"shape\":[0,3],"
+         "\"data_offsets\":[1,1]}}",
+         "\x07", 1},
+    };
+    for (size_t i = 0; i < sizeof foreign / sizeof *foreign; i++) {
+        char buf[512], name[32];
+        size_t hl = strlen(foreign[i].json);
+        for (int k = 0; k < 8; k++)
+            buf[k] = (char)((uint64_t)hl >> (8 * k));
+        memcpy(buf + 8, foreign[i].json, hl);
+        memcpy(buf + 8 + hl, foreign[i].data, foreign[i].dlen);
+        snprintf(name, sizeof name, "foreign%zu", i);
+        bad |= put(st, name, buf, 8 + hl + foreign[i].dlen);
+        n++;
+    }
+    static const char *const texts[] = {
+        "lr=1e-3 betas=0.9,0.999 eps=1e-8 weight_decay=0.01 amsgrad=true maximize=false",
+        "lr=0.1 momentum=0.9 dampening=0 nesterov=true weight_decay=1e-4",
+        "lr=0.01 alpha=0.99 centered=true momentum=0.5",
+        "lr=1 rho=0.9 eps=1e-6",
+        "lr=0.01 etas=0.5,1.2 step_sizes=1e-6,50",
+        "lr=0.01 lambd=1e-4 alpha=0.75 t0=1e6",
+        "lr=1e-3 beta3=0.5 decay_rate=-0.8 clip_threshold=1 relative_step=true",
+        "lr=1e-3 trust_coefficient=0.001 momentum=0.9",
+        "lr=0.5   ",
+        "lr=",
+        "betas=0.9",
+    };
+    size_t nk = 0;
+    while (ct_optim_kind_name(nk))
+        nk++;
+    for (size_t k = 0; k < nk; k++)
+        for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
+            char buf[256], name[32];
+            buf[0] = (char)k;
+            size_t len = strlen(texts[t]);
+            memcpy(buf + 1, texts[t], len);
+            snprintf(name, sizeof name, "k%02zu_t%02zu", k, t);
+            bad |= put(op, name, buf, len + 1);
+            n++;
+        }
+    if (!bad)
+        printf("fuzz_make_seeds: %d seeds under %s\n", n, argv[1]);
+    return bad;
+}

@@ -1,0 +1,75 @@
+/* Vector operations for the SIMD kernels, one set per level. A kind writes
+ * its SIMD kernel once with these macros; simd_each.h compiles it for every
+ * level (AVX2+FMA, 8 lanes; AVX-512F, 16 lanes).
+ *
+ * Every macro is one IEEE operation with the same rounding as the scalar
+ * C expression it replaces (add, sub, mul, div and sqrt correctly rounded;
+ * V_FMA is fmaf, one rounding; V_MAX(a, b) is `a > b ? a : b`, b for NaN;
+ * V_NEG flips the sign bit as unary minus does), so a SIMD kernel that
+ * mirrors the scalar reference's expression tree gives the same bits. Only
+ * intrinsics are used on vectors: no C operator a compiler could contract.
+ *
+ * Included with CT_SIMD_LEVEL 1 or 2 defined; simd_end.h undoes it.        */
+#include <immintrin.h>
+
+#if CT_SIMD_LEVEL == 1
+#define CT_TGT __attribute__((target("avx2,fma")))
+#define CT_V(name) name##_avx2
+#define V_N 8
+#define VF __m256
+#define VM __m256
+#define V_SET(x) _mm256_set1_ps(x)
+#define V_LD(p) _mm256_loadu_ps(p)
+#define V_ST(p, v) _mm256_storeu_ps(p, v)
+#define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_SUB(a, b) _mm256_sub_ps(a, b)
+#define V_MUL(a, b) _mm256_mul_ps(a, b)
+#define V_DIV(a, b) _mm256_div_ps(a, b)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_SQRT(a) _mm256_sqrt_ps(a)
+#define V_MAX(a, b) _mm256_max_ps(a, b)
+#define V_NEG(a) _mm256_xor_ps(a, _mm256_set1_ps(-0.0f))
+#define V_ABS(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a)
+#define V_GT(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define V_LT(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define V_EQ(a, b) _mm256_cmp_ps(a, b, _CMP_EQ_OQ)
+#define V_ISNAN(a) _mm256_cmp_ps(a, a, _CMP_UNORD_Q)
+#define V_MOR(a, b) _mm256_or_ps(a, b)
+#define V_SEL(m, a, b) _mm256_blendv_ps(b, a, m) /* m ? a : b */
+#define V_ANY(m) (_mm256_movemask_ps(m) != 0)
+#elif CT_SIMD_LEVEL == 2
+#define CT_TGT __attribute__((target("avx512f,avx2,fma")))
+#define CT_V(name) name##_avx512
+#define V_N 16
+#define VF __m512
+#define VM __mmask16
+#define V_SET(x) _mm512_set1_ps(x)
+#define V_LD(p) _mm512_loadu_ps(p)
+#define V_ST(p, v) _mm512_storeu_ps(p, v)
+#define V_ADD(a, b) _mm512_add_ps(a, b)
+#define V_SUB(a, b) _mm512_sub_ps(a, b)
+#define V_MUL(a, b) _mm512_mul_ps(a, b)
+#define V_DIV(a, b) _mm512_div_ps(a, b)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_SQRT(a) _mm512_sqrt_ps(a)
+#define V_MAX(a, b) _mm512_max_ps(a, b)
+#define V_NEG(a)                                                                                 \
+    _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN)))
+#define V_ABS(a)                                                                                 \
+    _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MAX)))
+#define V_GT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define V_LT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define V_EQ(a, b) _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ)
+#define V_ISNAN(a) _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)
+#define V_MOR(a, b) ((__mmask16)((a) | (b)))
+#define V_SEL(m, a, b) _mm512_mask_blend_ps(m, b, a) /* m ? a : b */
+#define V_ANY(m) ((m) != 0)
+#else
+#error "CT_SIMD_LEVEL must be 1 (AVX2) or 2 (AVX-512)"
+#endif
+
+/* ATen's lerp(s, e, w) (Lerp.h): |w| < 0.5 -> s + w (e - s), else
+ * e - (1 - w) (e - s), each one fused multiply-add; `small` is |w| < 0.5,
+ * neg_omw is -(1 - w) as the scalar kernels compute it. */
+#define V_LERP(s, e, small, vw, vneg_omw)                                                        \
+    ((small) ? V_FMA(vw, V_SUB(e, s), s) : V_FMA(vneg_omw, V_SUB(e, s), e))

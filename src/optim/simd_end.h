@@ -1,0 +1,26 @@
+/* Undoes simd.h, so the next level can define its own. */
+#undef CT_TGT
+#undef CT_V
+#undef V_N
+#undef VF
+#undef VM
+#undef V_SET
+#undef V_LD
+#undef V_ST
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_DIV
+#undef V_FMA
+#undef V_SQRT
+#undef V_MAX
+#undef V_NEG
+#undef V_ABS
+#undef V_GT
+#undef V_LT
+#undef V_EQ
+#undef V_ISNAN
+#undef V_MOR
+#undef V_SEL
+#undef V_ANY
+#undef V_LERP
