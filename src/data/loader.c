@@ -1,0 +1,336 @@
+/* The loader: read_threads reader threads fill a ring of prefetch_size
+ * batch slots in sampler order. Batch b goes to slot b % P; a reader claims
+ * the next unclaimed batch only while fewer than P batches are ahead of the
+ * consumer, so at most P batches are in flight and the consumer receives
+ * them in order whatever the thread timing. Each reader keeps its own
+ * ct_data_file (buffers reused) and its currently open file. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../core/error.h"
+#include "formats.h"
+
+typedef struct slot {
+    int64_t batch;     /* batch held, -1 if none */
+    int ready;
+    ct_status status;
+    char msg[CT_ERRMSG_CAP];
+    int64_t count;
+    int64_t *ids;
+    uint64_t *offsets, *lengths;
+    uint8_t *data;
+    size_t cap;
+} slot;
+
+struct ct_loader {
+    ct_err err;
+    int32_t format;
+    int odirect;
+    int64_t nfiles, spf, batch_size;
+    char **paths;
+    ct_sampler_opts so;
+    int threads, nslots;
+    slot *slots;
+    int64_t *ids, idcap, nids, nbatches;
+    /* shared state, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t next_claim, consumed, delivered;
+    int stop;
+    uint64_t bytes;
+    pthread_t *tids;
+    int running;
+    int64_t held; /* slot batch handed to the caller, released on next call */
+};
+
+typedef struct worker_arg {
+    ct_loader *l;
+} worker_arg;
+
+static ct_status fill(ct_loader *l, ct_data_file *f, const char **open_path, slot *s, int64_t b)
+{
+    int64_t first = b * l->batch_size;
+    int64_t n = l->nids - first < l->batch_size ? l->nids - first : l->batch_size;
+    s->count = 0;
+    uint64_t used = 0;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t id = l->ids[first + k];
+        int64_t fi = id / l->spf, si = id % l->spf;
+        const char *p = l->paths[fi];
+        ct_status st;
+        if (*open_path != p) {
+            *open_path = NULL;
+            if ((st = ct_data_file_reopen(f, p)) != CT_OK)
+                return st;
+            *open_path = p;
+        }
+        if (si >= ct_data_file_samples(f))
+            return ct_fail(NULL, CT_EFORMAT, "%s: has %lld samples, sample %lld requested (dataset."
+                           "num_samples_per_file=%lld)", p, (long long)ct_data_file_samples(f),
+                           (long long)si, (long long)l->spf);
+        const uint8_t *d;
+        size_t len;
+        if ((st = ct_data_file_sample(f, si, &d, &len)) != CT_OK)
+            return st;
+        if (used + len > s->cap) {
+            size_t cap = (size_t)(used + len) * 2;
+            uint8_t *nd = realloc(s->data, cap);
+            if (!nd)
+                return ct_fail(NULL, CT_ENOMEM, "out of memory for a batch of %zu bytes", cap);
+            s->data = nd;
+            s->cap = cap;
+        }
+        memcpy(s->data + used, d, len);
+        s->ids[k] = id;
+        s->offsets[k] = used;
+        s->lengths[k] = len;
+        used += len;
+        s->count++;
+    }
+    return CT_OK;
+}
+
+static void *reader_main(void *arg)
+{
+    ct_loader *l = ((worker_arg *)arg)->l;
+    free(arg);
+    ct_data_file *f = NULL;
+    const char *open_path = NULL;
+    ct_status init = ct_data_file_new(&f, l->format, l->odirect);
+    char initmsg[CT_ERRMSG_CAP];
+    if (init != CT_OK)
+        memcpy(initmsg, ct_errmsg(), sizeof initmsg);
+    uint64_t last_bytes = 0;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->stop && l->next_claim < l->nbatches && l->next_claim >= l->consumed + l->nslots)
+            pthread_cond_wait(&l->cv, &l->mu);
+        if (l->stop || l->next_claim >= l->nbatches)
+            break;
+        int64_t b = l->next_claim++;
+        slot *s = &l->slots[b % l->nslots];
+        pthread_mutex_unlock(&l->mu);
+        ct_status st = init;
+        if (st == CT_OK)
+            st = fill(l, f, &open_path, s, b);
+        uint64_t now = f ? ct_data_file_bytes_read(f) : 0;
+        pthread_mutex_lock(&l->mu);
+        s->batch = b;
+        s->status = st;
+        if (st != CT_OK)
+            memcpy(s->msg, init != CT_OK ? initmsg : ct_errmsg(), sizeof s->msg);
+        s->ready = 1;
+        l->bytes += now - last_bytes;
+        last_bytes = now;
+        pthread_cond_broadcast(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+    ct_data_file_close(f);
+    return NULL;
+}
+
+static void stop_workers(ct_loader *l)
+{
+    if (!l->running)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = 1;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    for (int t = 0; t < l->running; t++)
+        pthread_join(l->tids[t], NULL);
+    l->running = 0;
+}
+
+ct_status ct_loader_create(ct_loader **out, const ct_dlio_config *c, int eval, int rank, int size)
+{
+    if (!out || !c)
+        return ct_fail(NULL, CT_EINVAL, "ct_loader_create: NULL argument");
+    *out = NULL;
+    ct_loader *l = calloc(1, sizeof *l);
+    if (!l)
+        return ct_fail(NULL, CT_ENOMEM, "out of memory");
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    l->format = c->format;
+    l->odirect = c->odirect;
+    l->nfiles = eval ? c->num_files_eval : c->num_files_train;
+    l->spf = c->num_samples_per_file;
+    l->batch_size = eval ? c->batch_size_eval : c->batch_size;
+    l->threads = c->read_threads < 1 ? 1 : c->read_threads;
+    l->nslots = c->prefetch_size < 1 ? 1 : c->prefetch_size;
+    l->held = -1;
+    ct_sampler_opts so = {l->nfiles, l->spf, c->file_shuffle, c->sample_shuffle, c->shuffle_size,
+                          c->seed, c->seed_change_epoch, rank, size, l->batch_size, c->drop_last};
+    l->so = so;
+    ct_status st = CT_OK;
+    int64_t cnt = ct_sampler_count(&so);
+    if (cnt < 0) {
+        st = ct_fail(NULL, CT_EINVAL, "%s", ct_errmsg());
+        goto fail;
+    }
+    if (l->nfiles < 1) {
+        st = ct_fail(NULL, CT_EINVAL, "dataset.num_files_%s is 0: nothing to read", eval ? "eval" : "train");
+        goto fail;
+    }
+    l->paths = calloc((size_t)l->nfiles, sizeof *l->paths);
+    l->idcap = l->nfiles * l->spf / size + 2;
+    l->ids = malloc((size_t)l->idcap * sizeof *l->ids);
+    l->nbatches = (cnt + l->batch_size - 1) / l->batch_size;
+    l->slots = calloc((size_t)l->nslots, sizeof *l->slots);
+    l->tids = calloc((size_t)l->threads, sizeof *l->tids);
+    if (!l->paths || !l->ids || !l->slots || !l->tids) {
+        st = ct_fail(NULL, CT_ENOMEM, "out of memory creating a loader");
+        goto fail;
+    }
+    int64_t missing = 0;
+    const char *first_missing = NULL;
+    for (int64_t i = 0; i < l->nfiles; i++) {
+        int len = ct_dlio_file_path(c, eval, i, NULL, 0);
+        l->paths[i] = malloc((size_t)len + 1);
+        if (!l->paths[i]) {
+            st = ct_fail(NULL, CT_ENOMEM, "out of memory");
+            goto fail;
+        }
+        ct_dlio_file_path(c, eval, i, l->paths[i], (size_t)len + 1);
+        struct stat sb;
+        if (stat(l->paths[i], &sb) != 0) {
+            if (!first_missing)
+                first_missing = l->paths[i];
+            missing++;
+        }
+    }
+    if (missing) {
+        st = ct_fail(NULL, CT_EIO,
+                     "%lld of %lld data files are missing, the first '%s' (generate them with "
+                     "`ctrain dlio generate` or set dataset.data_folder)",
+                     (long long)missing, (long long)l->nfiles, first_missing);
+        goto fail;
+    }
+    for (int k = 0; k < l->nslots; k++) {
+        slot *s = &l->slots[k];
+        s->batch = -1;
+        s->ids = malloc((size_t)l->batch_size * sizeof *s->ids);
+        s->offsets = malloc((size_t)l->batch_size * sizeof *s->offsets);
+        s->lengths = malloc((size_t)l->batch_size * sizeof *s->lengths);
+        if (!s->ids || !s->offsets || !s->lengths) {
+            st = ct_fail(NULL, CT_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    *out = l;
+    return CT_OK;
+fail:
+    ct_loader_destroy(l);
+    return st;
+}
+
+void ct_loader_destroy(ct_loader *l)
+{
+    if (!l)
+        return;
+    stop_workers(l);
+    for (int64_t i = 0; l->paths && i < l->nfiles; i++)
+        free(l->paths[i]);
+    free(l->paths);
+    for (int k = 0; l->slots && k < l->nslots; k++) {
+        free(l->slots[k].ids);
+        free(l->slots[k].offsets);
+        free(l->slots[k].lengths);
+        free(l->slots[k].data);
+    }
+    free(l->slots);
+    free(l->ids);
+    free(l->tids);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    free(l);
+}
+
+ct_status ct_loader_start_epoch(ct_loader *l, int32_t epoch)
+{
+    if (!l)
+        return ct_fail(NULL, CT_EINVAL, "ct_loader_start_epoch: NULL loader");
+    stop_workers(l);
+    int64_t n;
+    ct_status st = ct_sampler_epoch(&l->so, epoch, l->ids, l->idcap, &n);
+    if (st != CT_OK)
+        return ct_fail_keep(&l->err, st);
+    l->nids = n;
+    l->nbatches = (n + l->batch_size - 1) / l->batch_size;
+    l->next_claim = l->consumed = l->delivered = 0;
+    l->stop = 0;
+    l->held = -1;
+    for (int k = 0; k < l->nslots; k++) {
+        l->slots[k].ready = 0;
+        l->slots[k].batch = -1;
+    }
+    for (int t = 0; t < l->threads; t++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (a)
+            a->l = l;
+        if (!a || pthread_create(&l->tids[t], NULL, reader_main, a) != 0) {
+            free(a);
+            stop_workers(l);
+            return ct_fail(&l->err, CT_ENOMEM, "cannot start reader thread %d", t);
+        }
+        l->running = t + 1;
+    }
+    return CT_OK;
+}
+
+ct_status ct_loader_next(ct_loader *l, ct_batch *b, int *done)
+{
+    if (!l || !b || !done)
+        return ct_fail(NULL, CT_EINVAL, "ct_loader_next: NULL argument");
+    if (!l->running && l->nbatches)
+        return ct_fail(&l->err, CT_ESTATE, "ct_loader_next: call ct_loader_start_epoch first");
+    pthread_mutex_lock(&l->mu);
+    if (l->held >= 0) {
+        /* release the batch the caller had */
+        slot *s = &l->slots[l->held % l->nslots];
+        s->ready = 0;
+        s->batch = -1;
+        l->consumed++;
+        l->held = -1;
+        pthread_cond_broadcast(&l->cv);
+    }
+    if (l->delivered >= l->nbatches) {
+        pthread_mutex_unlock(&l->mu);
+        *done = 1;
+        return CT_OK;
+    }
+    int64_t want = l->delivered;
+    slot *s = &l->slots[want % l->nslots];
+    while (!(s->ready && s->batch == want))
+        pthread_cond_wait(&l->cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+    l->held = want; /* released by the next call, failed or not */
+    l->delivered++;
+    if (s->status != CT_OK)
+        return ct_fail(&l->err, s->status, "%s", s->msg);
+    *done = 0;
+    b->count = s->count;
+    b->ids = s->ids;
+    b->data = s->data;
+    b->offsets = s->offsets;
+    b->lengths = s->lengths;
+    b->index = want;
+    return CT_OK;
+}
+
+int64_t ct_loader_batches(const ct_loader *l) { return l ? l->nbatches : 0; }
+
+uint64_t ct_loader_bytes_read(const ct_loader *l)
+{
+    if (!l)
+        return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&l->mu);
+    uint64_t b = l->bytes;
+    pthread_mutex_unlock((pthread_mutex_t *)&l->mu);
+    return b;
+}
+
+const char *ct_loader_errmsg(const ct_loader *l) { return l ? l->err.msg : ""; }

@@ -1,0 +1,663 @@
+/* Readers, one per format, behind ct_data_file. Each reads what DLIO's
+ * reader of the format reads (dlio_benchmark/reader/ *.py): the whole file
+ * for npy/npz/tfrecord/csv (np.load, TFRecordDataset, pandas.read_csv), one
+ * sample per access for hdf5 and indexed_binary. A handle keeps its buffer
+ * between files (ct_data_file_reopen), so a reader thread allocates once. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "formats.h"
+
+#define ALIGN 4096
+
+/* Grows f's buffer to at least n bytes (aligned, contents not kept). */
+typedef struct fbuf {
+    uint8_t *p;
+    size_t cap;
+} fbuf;
+
+static ct_status fbuf_reserve(fbuf *b, size_t n, const char *path)
+{
+    if (n <= b->cap)
+        return CT_OK;
+    size_t cap = n + n / 8 + ALIGN;
+    cap = (cap + ALIGN - 1) / ALIGN * ALIGN;
+    void *p = NULL;
+    if (posix_memalign(&p, ALIGN, cap) != 0)
+        return ct_fail(NULL, CT_ENOMEM, "%s: out of memory for %zu bytes", path, n);
+    free(b->p);
+    b->p = p;
+    b->cap = cap;
+    return CT_OK;
+}
+
+/* Reads all of fd (size bytes) into b. O_DIRECT descriptors need aligned
+ * lengths: the buffer is padded to a multiple of ALIGN. */
+static ct_status read_fd_all(int fd, uint64_t size, fbuf *b, const char *path, uint64_t *nread)
+{
+    ct_status st = fbuf_reserve(b, (size_t)size + ALIGN, path);
+    if (st != CT_OK)
+        return st;
+    uint64_t got = 0;
+    const size_t chunk = 16u << 20;
+    while (got < size) {
+        size_t want = (size_t)((size - got + ALIGN - 1) / ALIGN * ALIGN);
+        if (want > chunk)
+            want = chunk;
+        ssize_t r = pread(fd, b->p + got, want, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return ct_fail(NULL, CT_EIO, "%s: offset %llu: read failed: %s", path,
+                           (unsigned long long)got, strerror(errno));
+        if (r == 0)
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: file shorter than its size %llu",
+                           path, (unsigned long long)got, (unsigned long long)size);
+        got += (uint64_t)r;
+    }
+    *nread += size;
+    return CT_OK;
+}
+
+static int open_file(const char *path, int odirect, uint64_t *size)
+{
+    int fd = -1;
+#ifdef O_DIRECT
+    if (odirect)
+        fd = open(path, O_RDONLY | O_DIRECT);
+#endif
+    if (fd < 0)
+        fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        close(fd);
+        return -1;
+    }
+    *size = (uint64_t)sb.st_size;
+    return fd;
+}
+
+ct_status ct_read_file(const char *path, int odirect, uint8_t **buf, uint64_t *len)
+{
+    uint64_t size, nread = 0;
+    int fd = open_file(path, odirect, &size);
+    if (fd < 0)
+        return ct_fail(NULL, CT_EIO, "cannot open '%s': %s", path, strerror(errno));
+    fbuf b = {NULL, 0};
+    ct_status st = read_fd_all(fd, size, &b, path, &nread);
+    close(fd);
+    if (st != CT_OK) {
+        free(b.p);
+        return st;
+    }
+    *buf = b.p;
+    *len = size;
+    return CT_OK;
+}
+
+/* ---- shared state of the whole-file readers ---- */
+
+typedef struct whole {
+    fbuf file;        /* the file's bytes */
+    fbuf scratch;     /* inflated npz member / gathered sample */
+    uint64_t size;
+    /* npy/npz: the array */
+    const uint8_t *arr;
+    ct_npy_info info;
+    /* tfrecord: record payload offsets and lengths */
+    uint64_t *recoff, *reclen;
+    size_t reccap;
+    /* csv: row starts */
+    uint64_t *rows;
+    size_t rowcap;
+    /* hdf5 */
+    hid_t h5file, h5ds;
+    int64_t h5d1, h5d2;
+    /* indexed binary */
+    int fd;
+    uint64_t *ioff, *isz;
+    uint8_t *map;
+} whole;
+
+static whole *W(ct_data_file *f) { return f->impl; }
+
+static ct_status load_whole(ct_data_file *f)
+{
+    whole *w = W(f);
+    uint64_t size;
+    int fd = open_file(f->path, f->odirect, &size);
+    if (fd < 0)
+        return ct_fail(NULL, CT_EIO, "cannot open '%s': %s", f->path, strerror(errno));
+    ct_status st = read_fd_all(fd, size, &w->file, f->path, &f->bytes_read);
+    close(fd);
+    w->size = size;
+    return st;
+}
+
+/* The array's sample i, sample axis last (DLIO: x[..., i]). */
+static ct_status array_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
+{
+    whole *w = W(f);
+    const ct_npy_info *in = &w->info;
+    if (i < 0 || i >= f->nsamples)
+        return ct_fail(NULL, CT_EINVAL, "%s: sample %lld is outside [0, %lld)", f->path,
+                       (long long)i, (long long)f->nsamples);
+    uint64_t total = ct_npy_data_bytes(in);
+    uint64_t ns = (uint64_t)f->nsamples, per = total / (ns ? ns : 1);
+    if (ns == 1 || in->ndim == 0) {
+        *data = w->arr;
+        *len = (size_t)total;
+        return CT_OK;
+    }
+    if (in->fortran) {
+        /* last axis slowest: contiguous */
+        *data = w->arr + (uint64_t)i * per;
+        *len = (size_t)per;
+        return CT_OK;
+    }
+    ct_status st = fbuf_reserve(&w->scratch, (size_t)per, f->path);
+    if (st != CT_OK)
+        return st;
+    size_t is = in->itemsize;
+    const uint8_t *src = w->arr + (uint64_t)i * is;
+    uint64_t nel = per / is;
+    if (is == 1) {
+        for (uint64_t k = 0; k < nel; k++)
+            w->scratch.p[k] = src[k * ns];
+    } else {
+        for (uint64_t k = 0; k < nel; k++)
+            memcpy(w->scratch.p + k * is, src + k * ns * is, is);
+    }
+    *data = w->scratch.p;
+    *len = (size_t)per;
+    return CT_OK;
+}
+
+static ct_status set_array(ct_data_file *f, const uint8_t *buf, uint64_t n, uint64_t base)
+{
+    whole *w = W(f);
+    ct_status st = ct_npy_parse(buf, (size_t)(n < 65536 + 16 ? n : 65536 + 16), &w->info, f->path, base);
+    if (st != CT_OK)
+        return st;
+    uint64_t need = ct_npy_data_bytes(&w->info);
+    if (need == UINT64_MAX || need > n - w->info.header_len)
+        return ct_fail(NULL, CT_EFORMAT,
+                       "%s: offset %llu: array data truncated: header says %llu bytes, %llu present",
+                       f->path, (unsigned long long)(base + w->info.header_len),
+                       (unsigned long long)need, (unsigned long long)(n - w->info.header_len));
+    w->arr = buf + w->info.header_len;
+    f->nsamples = w->info.ndim ? w->info.shape[w->info.ndim - 1] : 1;
+    return CT_OK;
+}
+
+static ct_status npy_open(ct_data_file *f)
+{
+    ct_status st = load_whole(f);
+    if (st != CT_OK)
+        return st;
+    return set_array(f, W(f)->file.p, W(f)->size, 0);
+}
+
+static ct_status npz_open(ct_data_file *f)
+{
+    ct_status st = load_whole(f);
+    if (st != CT_OK)
+        return st;
+    whole *w = W(f);
+    ct_zip_entry e;
+    if ((st = ct_zip_find_mem(w->file.p, w->size, "x.npy", &e, f->path)) != CT_OK)
+        return st;
+    const uint8_t *m = w->file.p + e.data_off;
+    if (e.method == 8) {
+        if (e.usize > ((uint64_t)1 << 40))
+            return ct_fail(NULL, CT_EFORMAT, "%s: member x.npy claims %llu bytes", f->path,
+                           (unsigned long long)e.usize);
+        if ((st = fbuf_reserve(&w->scratch, (size_t)e.usize + 1, f->path)) != CT_OK)
+            return st;
+        z_stream z;
+        memset(&z, 0, sizeof z);
+        if (inflateInit2(&z, -15) != Z_OK)
+            return ct_fail(NULL, CT_ENOMEM, "%s: cannot start inflate", f->path);
+        uint64_t in_done = 0, out_done = 0;
+        int r = Z_OK;
+        while (r == Z_OK) {
+            uInt ai = (uInt)(e.csize - in_done > (1u << 30) ? (1u << 30) : e.csize - in_done);
+            uInt ao = (uInt)(e.usize + 1 - out_done > (1u << 30) ? (1u << 30) : e.usize + 1 - out_done);
+            z.next_in = (Bytef *)(m + in_done);
+            z.avail_in = ai;
+            z.next_out = w->scratch.p + out_done;
+            z.avail_out = ao;
+            r = inflate(&z, Z_NO_FLUSH);
+            in_done += ai - z.avail_in;
+            out_done += ao - z.avail_out;
+            if (r == Z_BUF_ERROR && (ai == 0 || ao == 0))
+                break;
+        }
+        inflateEnd(&z);
+        if (r != Z_STREAM_END || out_done != e.usize)
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: corrupt deflate data in x.npy", f->path,
+                           (unsigned long long)(e.data_off + in_done));
+        m = w->scratch.p;
+    }
+    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    for (uint64_t k = 0; k < e.usize; k += (1u << 30)) {
+        uInt n = (uInt)(e.usize - k > (1u << 30) ? (1u << 30) : e.usize - k);
+        crc = (uint32_t)crc32(crc, m + k, n);
+    }
+    if (crc != e.crc)
+        return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: CRC-32 mismatch in x.npy (stored %08x, computed %08x)",
+                       f->path, (unsigned long long)e.data_off, e.crc, crc);
+    return set_array(f, m, e.usize, e.method == 8 ? 0 : e.data_off);
+}
+
+static ct_status tfr_open(ct_data_file *f)
+{
+    ct_status st = load_whole(f);
+    if (st != CT_OK)
+        return st;
+    whole *w = W(f);
+    const uint8_t *p = w->file.p;
+    uint64_t off = 0, n = 0;
+    while (off < w->size) {
+        if (w->size - off < 12)
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: truncated TFRecord header", f->path,
+                           (unsigned long long)off);
+        uint64_t len = 0;
+        for (int i = 7; i >= 0; i--)
+            len = (len << 8) | p[off + i];
+        uint32_t hc = (uint32_t)p[off + 8] | ((uint32_t)p[off + 9] << 8) |
+                      ((uint32_t)p[off + 10] << 16) | ((uint32_t)p[off + 11] << 24);
+        if (ct_tfrecord_mask(ct_crc32c(0, p + off, 8)) != hc)
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: TFRecord length CRC mismatch", f->path,
+                           (unsigned long long)off);
+        if (len > w->size - off - 12 || w->size - off - 12 - len < 4)
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: truncated TFRecord (length %llu)",
+                           f->path, (unsigned long long)off, (unsigned long long)len);
+        const uint8_t *d = p + off + 12, *t = d + len;
+        uint32_t dc = (uint32_t)t[0] | ((uint32_t)t[1] << 8) | ((uint32_t)t[2] << 16) |
+                      ((uint32_t)t[3] << 24);
+        if (ct_tfrecord_mask(ct_crc32c(0, d, (size_t)len)) != dc)
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: TFRecord data CRC mismatch", f->path,
+                           (unsigned long long)(off + 12));
+        if (n == w->reccap) {
+            size_t cap = w->reccap ? 2 * w->reccap : 256;
+            uint64_t *a = realloc(w->recoff, cap * sizeof *a), *b;
+            if (!a)
+                return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", f->path);
+            w->recoff = a;
+            b = realloc(w->reclen, cap * sizeof *b);
+            if (!b)
+                return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", f->path);
+            w->reclen = b;
+            w->reccap = cap;
+        }
+        w->recoff[n] = off + 12;
+        w->reclen[n] = len;
+        n++;
+        off += 16 + len;
+    }
+    f->nsamples = (int64_t)n;
+    return CT_OK;
+}
+
+static ct_status tfr_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
+{
+    whole *w = W(f);
+    if (i < 0 || i >= f->nsamples)
+        return ct_fail(NULL, CT_EINVAL, "%s: record %lld is outside [0, %lld)", f->path,
+                       (long long)i, (long long)f->nsamples);
+    ct_status st = ct_example_bytes(w->file.p + w->recoff[i], (size_t)w->reclen[i], "image", data, len);
+    if (st != CT_OK)
+        return ct_fail(NULL, st, "%s: offset %llu: %s", f->path, (unsigned long long)w->recoff[i],
+                       ct_errmsg());
+    return CT_OK;
+}
+
+static ct_status csv_open(ct_data_file *f)
+{
+    ct_status st = load_whole(f);
+    if (st != CT_OK)
+        return st;
+    whole *w = W(f);
+    uint64_t n = 0;
+    int header = 1;
+    for (uint64_t off = 0; off < w->size;) {
+        const uint8_t *nl = memchr(w->file.p + off, '\n', (size_t)(w->size - off));
+        uint64_t end = nl ? (uint64_t)(nl - w->file.p) : w->size;
+        if (!header && end > off) {
+            if (n == w->rowcap) {
+                size_t cap = w->rowcap ? 2 * w->rowcap : 256;
+                uint64_t *a = realloc(w->rows, cap * sizeof *a);
+                if (!a)
+                    return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", f->path);
+                w->rows = a;
+                w->rowcap = cap;
+            }
+            w->rows[n++] = off;
+        }
+        header = 0;
+        off = end + 1;
+    }
+    f->nsamples = (int64_t)n;
+    return CT_OK;
+}
+
+/* Row i: the values after the index column, as uint8. */
+static ct_status csv_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
+{
+    whole *w = W(f);
+    if (i < 0 || i >= f->nsamples)
+        return ct_fail(NULL, CT_EINVAL, "%s: row %lld is outside [0, %lld)", f->path, (long long)i,
+                       (long long)f->nsamples);
+    uint64_t off = w->rows[i];
+    const uint8_t *p = w->file.p + off, *e = memchr(p, '\n', (size_t)(w->size - off));
+    if (!e)
+        e = w->file.p + w->size;
+    ct_status st = fbuf_reserve(&w->scratch, (size_t)(e - p), f->path);
+    if (st != CT_OK)
+        return st;
+    size_t n = 0;
+    while (p < e && *p != ',')
+        p++;
+    while (p < e) {
+        p++; /* ',' */
+        unsigned v = 0;
+        int digits = 0;
+        while (p < e && *p >= '0' && *p <= '9') {
+            v = v * 10 + (unsigned)(*p++ - '0');
+            digits++;
+        }
+        if (p < e && *p == '\r')
+            p++;
+        if (!digits || v > 255 || (p < e && *p != ','))
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: row %lld: expected integers 0..255",
+                           f->path, (unsigned long long)(p - w->file.p), (long long)i);
+        w->scratch.p[n++] = (uint8_t)v;
+    }
+    *data = w->scratch.p;
+    *len = n;
+    return CT_OK;
+}
+
+static ct_status h5_open(ct_data_file *f)
+{
+    whole *w = W(f);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    w->h5file = H5Fopen(f->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (w->h5file < 0)
+        return ct_fail(NULL, access(f->path, R_OK) ? CT_EIO : CT_EFORMAT,
+                       "cannot open HDF5 file '%s'%s", f->path,
+                       access(f->path, R_OK) ? ": no such readable file" : ": not an HDF5 file");
+    const char *name = "records";
+    if (H5Lexists(w->h5file, name, H5P_DEFAULT) <= 0)
+        name = "records_0";
+    if (H5Lexists(w->h5file, name, H5P_DEFAULT) <= 0)
+        return ct_fail(NULL, CT_EFORMAT, "%s: HDF5 file has no dataset 'records' (nor 'records_0')", f->path);
+    w->h5ds = H5Dopen2(w->h5file, name, H5P_DEFAULT);
+    if (w->h5ds < 0)
+        return ct_fail(NULL, CT_EFORMAT, "%s: cannot open dataset '%s'", f->path, name);
+    hid_t sp = H5Dget_space(w->h5ds);
+    hsize_t dims[8];
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd < 1 || nd > 8) {
+        H5Sclose(sp);
+        return ct_fail(NULL, CT_EFORMAT, "%s: dataset '%s' has %d dimensions", f->path, name, nd);
+    }
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    f->nsamples = (int64_t)dims[0];
+    w->h5d1 = 1;
+    for (int k = 1; k < nd; k++)
+        w->h5d1 *= (int64_t)dims[k];
+    hid_t t = H5Dget_type(w->h5ds);
+    w->h5d2 = (int64_t)H5Tget_size(t);
+    H5Tclose(t);
+    return CT_OK;
+}
+
+static ct_status h5_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
+{
+    whole *w = W(f);
+    if (i < 0 || i >= f->nsamples)
+        return ct_fail(NULL, CT_EINVAL, "%s: sample %lld is outside [0, %lld)", f->path,
+                       (long long)i, (long long)f->nsamples);
+    size_t n = (size_t)(w->h5d1 * w->h5d2);
+    ct_status st = fbuf_reserve(&w->scratch, n, f->path);
+    if (st != CT_OK)
+        return st;
+    hid_t fs = H5Dget_space(w->h5ds);
+    int nd = H5Sget_simple_extent_ndims(fs);
+    hsize_t start[8] = {0}, count[8];
+    H5Sget_simple_extent_dims(fs, count, NULL);
+    start[0] = (hsize_t)i;
+    count[0] = 1;
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    hsize_t mcount = (hsize_t)(n / (size_t)w->h5d2);
+    hid_t ms = H5Screate_simple(1, &mcount, NULL);
+    hid_t t = H5Dget_type(w->h5ds);
+    herr_t r = H5Dread(w->h5ds, t, ms, fs, H5P_DEFAULT, w->scratch.p);
+    H5Tclose(t);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    (void)nd;
+    if (r < 0)
+        return ct_fail(NULL, CT_EFORMAT, "%s: reading sample %lld failed (truncated file?)", f->path,
+                       (long long)i);
+    f->bytes_read += n;
+    *data = w->scratch.p;
+    *len = n;
+    return CT_OK;
+}
+
+static ct_status read_u64_file(const char *path, uint64_t **out, uint64_t *count)
+{
+    uint8_t *b;
+    uint64_t n;
+    ct_status st = ct_read_file(path, 0, &b, &n);
+    if (st != CT_OK)
+        return st;
+    if (n % 8) {
+        free(b);
+        return ct_fail(NULL, CT_EFORMAT, "%s: size %llu is not a multiple of 8", path,
+                       (unsigned long long)n);
+    }
+    uint64_t *v = malloc(n ? n : 8);
+    if (!v) {
+        free(b);
+        return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", path);
+    }
+    for (uint64_t k = 0; k < n / 8; k++) {
+        uint64_t x = 0;
+        for (int i = 7; i >= 0; i--)
+            x = (x << 8) | b[8 * k + (uint64_t)i];
+        v[k] = x;
+    }
+    free(b);
+    *out = v;
+    *count = n / 8;
+    return CT_OK;
+}
+
+static ct_status ibin_open(ct_data_file *f)
+{
+    whole *w = W(f);
+    char p[4200];
+    uint64_t no, nz;
+    snprintf(p, sizeof p, "%s.off.idx", f->path);
+    ct_status st = read_u64_file(p, &w->ioff, &no);
+    if (st != CT_OK)
+        return st;
+    snprintf(p, sizeof p, "%s.sz.idx", f->path);
+    if ((st = read_u64_file(p, &w->isz, &nz)) != CT_OK)
+        return st;
+    if (no != nz)
+        return ct_fail(NULL, CT_EFORMAT, "%s: %llu offsets but %llu sizes in the index files", f->path,
+                       (unsigned long long)no, (unsigned long long)nz);
+    uint64_t size;
+    w->fd = open_file(f->path, 0, &size);
+    if (w->fd < 0)
+        return ct_fail(NULL, CT_EIO, "cannot open '%s': %s", f->path, strerror(errno));
+    w->size = size;
+    for (uint64_t k = 0; k < no; k++)
+        if (w->ioff[k] > size || w->isz[k] > size - w->ioff[k])
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: sample %llu (%llu bytes) runs past the end",
+                           f->path, (unsigned long long)w->ioff[k], (unsigned long long)k,
+                           (unsigned long long)w->isz[k]);
+    f->nsamples = (int64_t)no;
+    return CT_OK;
+}
+
+static ct_status ibin_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
+{
+    whole *w = W(f);
+    if (i < 0 || i >= f->nsamples)
+        return ct_fail(NULL, CT_EINVAL, "%s: sample %lld is outside [0, %lld)", f->path,
+                       (long long)i, (long long)f->nsamples);
+    uint64_t off = w->ioff[i], n = w->isz[i];
+    ct_status st = fbuf_reserve(&w->scratch, (size_t)n, f->path);
+    if (st != CT_OK)
+        return st;
+    uint64_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(w->fd, w->scratch.p + got, (size_t)(n - got), (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return ct_fail(NULL, CT_EIO, "%s: offset %llu: read failed", f->path,
+                           (unsigned long long)(off + got));
+        got += (uint64_t)r;
+    }
+    f->bytes_read += n;
+    *data = w->scratch.p;
+    *len = (size_t)n;
+    return CT_OK;
+}
+
+static void whole_close(ct_data_file *f)
+{
+    whole *w = W(f);
+    if (w->h5ds > 0)
+        H5Dclose(w->h5ds);
+    if (w->h5file > 0)
+        H5Fclose(w->h5file);
+    if (w->fd > 0)
+        close(w->fd);
+    free(w->ioff);
+    free(w->isz);
+    w->h5ds = w->h5file = 0;
+    w->fd = 0;
+    w->ioff = w->isz = NULL;
+    w->arr = NULL;
+}
+
+const ct_reader_vt ct_reader_npy = {npy_open, array_sample, whole_close};
+const ct_reader_vt ct_reader_npz = {npz_open, array_sample, whole_close};
+const ct_reader_vt ct_reader_tfrecord = {tfr_open, tfr_sample, whole_close};
+const ct_reader_vt ct_reader_csv = {csv_open, csv_sample, whole_close};
+const ct_reader_vt ct_reader_hdf5 = {h5_open, h5_sample, whole_close};
+const ct_reader_vt ct_reader_ibin = {ibin_open, ibin_sample, whole_close};
+
+static const ct_reader_vt *vt_for(int32_t fmt)
+{
+    switch (fmt) {
+    case CT_FMT_NPY: return &ct_reader_npy;
+    case CT_FMT_NPZ: return &ct_reader_npz;
+    case CT_FMT_TFRECORD: return &ct_reader_tfrecord;
+    case CT_FMT_CSV: return &ct_reader_csv;
+    case CT_FMT_HDF5: return &ct_reader_hdf5;
+    case CT_FMT_INDEXED_BINARY:
+    case CT_FMT_MMAP_INDEXED_BINARY: return &ct_reader_ibin;
+    default: return NULL;
+    }
+}
+
+ct_status ct_data_file_reopen(ct_data_file *f, const char *path)
+{
+    if (!f || !path)
+        return ct_fail(NULL, CT_EINVAL, "ct_data_file_reopen: NULL argument");
+    f->vt->close(f);
+    free(f->path);
+    f->path = strdup(path);
+    f->nsamples = 0;
+    if (!f->path)
+        return ct_fail(NULL, CT_ENOMEM, "out of memory");
+    ct_status st = f->vt->open(f);
+    if (st != CT_OK) {
+        f->vt->close(f);
+        f->nsamples = 0;
+    }
+    return st;
+}
+
+ct_status ct_data_file_new(ct_data_file **out, int32_t fmt, int odirect)
+{
+    *out = NULL;
+    const ct_reader_vt *vt = vt_for(fmt);
+    if (!vt)
+        return ct_fail(NULL, CT_EUNSUPPORTED, "no reader for format '%s' yet",
+                       ct_data_format_name((ct_data_format)fmt));
+    ct_data_file *f = calloc(1, sizeof *f);
+    whole *w = calloc(1, sizeof *w);
+    if (!f || !w) {
+        free(f);
+        free(w);
+        return ct_fail(NULL, CT_ENOMEM, "out of memory");
+    }
+    f->vt = vt;
+    f->impl = w;
+    f->odirect = odirect;
+    *out = f;
+    return CT_OK;
+}
+
+ct_status ct_data_file_open(ct_data_file **out, int32_t fmt, const char *path, int odirect)
+{
+    if (!out || !path)
+        return ct_fail(NULL, CT_EINVAL, "ct_data_file_open: NULL argument");
+    ct_status st = ct_data_file_new(out, fmt, odirect);
+    if (st != CT_OK)
+        return st;
+    if ((st = ct_data_file_reopen(*out, path)) != CT_OK) {
+        ct_data_file_close(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+void ct_data_file_close(ct_data_file *f)
+{
+    if (!f)
+        return;
+    f->vt->close(f);
+    whole *w = W(f);
+    free(w->file.p);
+    free(w->scratch.p);
+    free(w->recoff);
+    free(w->reclen);
+    free(w->rows);
+    free(w);
+    free(f->path);
+    free(f);
+}
+
+int64_t ct_data_file_samples(const ct_data_file *f) { return f ? f->nsamples : 0; }
+uint64_t ct_data_file_bytes_read(const ct_data_file *f) { return f ? f->bytes_read : 0; }
+
+ct_status ct_data_file_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
+{
+    if (!f || !data || !len)
+        return ct_fail(NULL, CT_EINVAL, "ct_data_file_sample: NULL argument");
+    if (!f->path || (f->nsamples == 0 && i >= 0))
+        return ct_fail(NULL, CT_ESTATE, "ct_data_file_sample: no file is open");
+    return f->vt->sample(f, i, data, len);
+}
