@@ -1,0 +1,311 @@
+"""ctypes binding of the C library (include/ctrain/optim.h).
+
+Nothing here is compiled against Python or PyTorch: the shared library
+libctrain is loaded with ctypes, and every buffer is passed as a raw address
+(a tensor's data_ptr(), a NumPy array's __array_interface__), so the C engine
+updates the caller's memory in place, without copies.
+"""
+import ctypes
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+CT_F32 = 0
+CT_NONFINITE_ERROR, CT_NONFINITE_SKIP, CT_NONFINITE_NONE = 0, 1, 2
+CT_EUNSUPPORTED = 7
+
+_STATUS = {
+    1: "invalid argument",
+    2: "out of memory",
+    3: "I/O error",
+    4: "bad format",
+    5: "mismatch",
+    6: "non-finite value",
+    7: "unsupported",
+    8: "invalid state",
+}
+
+
+class CtrainError(RuntimeError):
+    """A call into the C library failed; .status is its ct_status code."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+class NotImplementedKind(CtrainError, NotImplementedError):
+    """The C library knows the optimizer but it is not implemented yet."""
+
+
+class CtParam(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("grad", ctypes.c_void_p),
+        ("numel", ctypes.c_size_t),
+        ("dtype", ctypes.c_int32),
+        ("ndim", ctypes.c_int32),
+        ("shape", ctypes.c_int64 * 8),
+    ]
+
+
+def _find_library():
+    env = os.environ.get("CTRAIN_LIBRARY")
+    if env:
+        return env
+    names = ["libctrain.so", "libctrain.dylib", "ctrain.dll"]
+    for n in names:
+        p = os.path.join(_HERE, n)
+        if os.path.exists(p):
+            return p
+    raise OSError(
+        "ctrain: the shared library libctrain was not found next to %s; install the "
+        "package with 'pip install .' or set CTRAIN_LIBRARY to its path" % _HERE
+    )
+
+
+def _load():
+    lib = ctypes.CDLL(_find_library())
+    P, S, I, D = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_double
+    Pp = ctypes.POINTER(ctypes.c_void_p)
+    sig = {
+        "ct_errmsg": ([], ctypes.c_char_p),
+        "ct_version": ([], ctypes.c_char_p),
+        "ct_optim_kind_name": ([S], ctypes.c_char_p),
+        "ct_optim_create": ([ctypes.POINTER(P), ctypes.c_char_p, ctypes.c_char_p], I),
+        "ct_optim_destroy": ([P], None),
+        "ct_optim_errmsg": ([P], ctypes.c_char_p),
+        "ct_optim_add_group": (
+            [P, ctypes.POINTER(CtParam), S, ctypes.c_char_p, ctypes.POINTER(S)],
+            I,
+        ),
+        "ct_optim_set_options": ([P, S, ctypes.c_char_p], I),
+        "ct_optim_get_option": (
+            [P, S, ctypes.c_char_p, ctypes.POINTER(D), S, ctypes.POINTER(S)],
+            I,
+        ),
+        "ct_optim_set_lr": ([P, S, D], I),
+        "ct_optim_get_lr": ([P, S, ctypes.POINTER(D)], I),
+        "ct_optim_step": ([P], I),
+        "ct_optim_step_buffers": ([P, Pp, Pp, S], I),
+        "ct_optim_set_threads": ([P, I], I),
+        "ct_optim_set_nonfinite_policy": ([P, I], I),
+        "ct_optim_enable_lookahead": ([P, I, D], I),
+        "ct_optim_state_count": ([P, S, S, ctypes.POINTER(S)], I),
+        "ct_optim_state_buffer": (
+            [
+                P,
+                S,
+                S,
+                S,
+                ctypes.POINTER(ctypes.c_char_p),
+                ctypes.POINTER(ctypes.POINTER(ctypes.c_float)),
+                ctypes.POINTER(S),
+            ],
+            I,
+        ),
+        "ct_optim_get_step": ([P, S, S, ctypes.POINTER(ctypes.c_int64)], I),
+        "ct_optim_set_step": ([P, S, S, ctypes.c_int64], I),
+        "ct_sched_create": ([ctypes.POINTER(P), P, ctypes.c_char_p, ctypes.c_char_p], I),
+        "ct_sched_step": ([P], I),
+        "ct_sched_step_metric": ([P, D], I),
+        "ct_sched_last_lr": ([P, S, ctypes.POINTER(D)], I),
+        "ct_sched_last_epoch": ([P, ctypes.POINTER(ctypes.c_int64)], I),
+        "ct_sched_errmsg": ([P], ctypes.c_char_p),
+        "ct_sched_destroy": ([P], None),
+    }
+    for name, (args, res) in sig.items():
+        f = getattr(lib, name)
+        f.argtypes = args
+        f.restype = res
+    return lib
+
+
+lib = _load()
+
+
+def version():
+    return lib.ct_version().decode()
+
+
+def kind_names():
+    out, i = [], 0
+    while True:
+        n = lib.ct_optim_kind_name(i)
+        if not n:
+            return out
+        out.append(n.decode())
+        i += 1
+
+
+def fmt_value(v):
+    """An option value as the C option parser reads it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (tuple, list)):
+        return ",".join(fmt_value(x) for x in v)
+    return repr(float(v))
+
+
+_threads = [max(1, int(os.environ.get("CTRAIN_NUM_THREADS", "1") or 1))]
+
+
+def set_num_threads(n):
+    """Threads every optimizer created afterwards uses for its step (default
+    1, or $CTRAIN_NUM_THREADS). Results are bit-identical for any count."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    _threads[0] = n
+
+
+def get_num_threads():
+    return _threads[0]
+
+
+class Engine:
+    """One ct_optim handle. Frees it when the last reference goes (state
+    tensors handed out keep a reference, so their memory stays valid)."""
+
+    def __init__(self, kind, threads=None, lookahead=None):
+        threads = _threads[0] if threads is None else threads
+        h = ctypes.c_void_p()
+        st = lib.ct_optim_create(ctypes.byref(h), kind.encode(), b"")
+        if st:
+            msg = lib.ct_errmsg().decode()
+            cls = NotImplementedKind if st == CT_EUNSUPPORTED else CtrainError
+            raise cls(st, "ctrain: %s" % msg)
+        self.h = h
+        self.kind = kind
+        self._check(lib.ct_optim_set_nonfinite_policy(h, CT_NONFINITE_NONE))
+        if threads != 1:
+            self._check(lib.ct_optim_set_threads(h, int(threads)))
+        if lookahead is not None:
+            self._check(lib.ct_optim_enable_lookahead(h, int(lookahead[0]), float(lookahead[1])))
+        self.n_params = 0
+        self.n_groups = 0
+
+    def __del__(self):
+        h = getattr(self, "h", None)
+        if h is not None and lib is not None:
+            lib.ct_optim_destroy(h)
+            self.h = None
+
+    def _check(self, st, exc=ValueError):
+        if st:
+            msg = lib.ct_optim_errmsg(self.h).decode()
+            if exc is ValueError and st not in (1,):
+                raise CtrainError(st, "ctrain: %s" % msg)
+            raise exc("ctrain: %s" % msg)
+
+    def add_group(self, specs, options):
+        """specs: list of (data address, numel, shape tuple)."""
+        n = len(specs)
+        arr = (CtParam * n)()
+        for i, (ptr, numel, shape) in enumerate(specs):
+            arr[i].data = ptr
+            arr[i].grad = None
+            arr[i].numel = numel
+            arr[i].dtype = CT_F32
+            if len(shape) <= 8:
+                arr[i].ndim = len(shape)
+                for d, s in enumerate(shape):
+                    arr[i].shape[d] = s
+        self._check(lib.ct_optim_add_group(self.h, arr, n, options.encode(), None))
+        self.n_params += n
+        self.n_groups += 1
+
+    def set_options(self, g, text):
+        self._check(lib.ct_optim_set_options(self.h, g, text.encode()))
+
+    def set_lr(self, g, lr):
+        self._check(lib.ct_optim_set_lr(self.h, g, float(lr)))
+
+    def get_lr(self, g):
+        v = ctypes.c_double()
+        self._check(lib.ct_optim_get_lr(self.h, g, ctypes.byref(v)))
+        return v.value
+
+    def get_option(self, g, key):
+        vals = (ctypes.c_double * 8)()
+        cnt = ctypes.c_size_t()
+        self._check(lib.ct_optim_get_option(self.h, g, key.encode(), vals, 8, ctypes.byref(cnt)))
+        return [vals[i] for i in range(cnt.value)]
+
+    def step_buffers(self, data_arr, grad_arr, n):
+        st = lib.ct_optim_step_buffers(self.h, data_arr, grad_arr, n)
+        if st:
+            self._check(st, CtrainError)
+
+    def state_buffers(self, g, i):
+        """[(name, ctypes float array sharing the C memory)] of one parameter."""
+        cnt = ctypes.c_size_t()
+        self._check(lib.ct_optim_state_count(self.h, g, i, ctypes.byref(cnt)))
+        out = []
+        for k in range(cnt.value):
+            name = ctypes.c_char_p()
+            data = ctypes.POINTER(ctypes.c_float)()
+            numel = ctypes.c_size_t()
+            self._check(
+                lib.ct_optim_state_buffer(
+                    self.h, g, i, k, ctypes.byref(name), ctypes.byref(data), ctypes.byref(numel)
+                )
+            )
+            buf = (ctypes.c_float * numel.value).from_address(ctypes.addressof(data.contents))
+            buf._engine = self  # keeps the C memory alive as long as the buffer
+            out.append((name.value.decode(), buf))
+        return out
+
+    def get_step(self, g, i):
+        v = ctypes.c_int64()
+        self._check(lib.ct_optim_get_step(self.h, g, i, ctypes.byref(v)))
+        return v.value
+
+    def set_step(self, g, i, step):
+        self._check(lib.ct_optim_set_step(self.h, g, i, int(step)))
+
+
+class Sched:
+    """One ct_sched handle on an Engine (kept alive as long as the schedule)."""
+
+    def __init__(self, engine, kind, options):
+        h = ctypes.c_void_p()
+        st = lib.ct_sched_create(ctypes.byref(h), engine.h, kind.encode(), options.encode())
+        if st:
+            raise ValueError("ctrain: %s" % lib.ct_errmsg().decode())
+        self.h, self.engine = h, engine
+
+    def __del__(self):
+        h = getattr(self, "h", None)
+        if h is not None and lib is not None:
+            lib.ct_sched_destroy(h)
+            self.h = None
+
+    def _check(self, st):
+        if st:
+            raise ValueError("ctrain: %s" % lib.ct_sched_errmsg(self.h).decode())
+
+    def step(self, metric=None):
+        if metric is None:
+            self._check(lib.ct_sched_step(self.h))
+        else:
+            self._check(lib.ct_sched_step_metric(self.h, float(metric)))
+
+    def last_lr(self, g):
+        v = ctypes.c_double()
+        self._check(lib.ct_sched_last_lr(self.h, g, ctypes.byref(v)))
+        return v.value
+
+    def last_epoch(self):
+        v = ctypes.c_int64()
+        self._check(lib.ct_sched_last_epoch(self.h, ctypes.byref(v)))
+        return v.value
+
+
+def make_ptr_array(n):
+    return (ctypes.c_void_p * n)()
+
+
+if sys.byteorder != "little":  # pragma: no cover
+    raise ImportError("ctrain's Python binding supports little-endian hosts only")

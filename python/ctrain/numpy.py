@@ -1,0 +1,309 @@
+"""ctrain's optimizers for NumPy arrays, updated in place by the C engine.
+
+    w = np.zeros((10, 3), np.float32); b = np.zeros(3, np.float32)
+    opt = ctrain.numpy.AdamW([w, b], lr=1e-3)
+    opt.step([gw, gb])          # gradients computed by your own code
+    opt.lr = 1e-4               # every group; or opt.param_groups[i]['lr']
+
+Same optimizers, arguments, defaults and numerics as ctrain.optim (and so as
+torch.optim), without PyTorch. Parameters are float32, C-contiguous,
+writeable arrays; gradients float32 arrays of the same shapes (None skips a
+parameter). One C call per step. Groups: pass a list of dicts as with torch
+({'params': [w], 'weight_decay': 0.0}).
+"""
+import copy
+import inspect
+
+import numpy as np
+
+from . import _lib, _spec
+
+__all__ = [
+    "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
+    "OneCycleLR", "LinearLR", "ConstantLR", "PolynomialLR", "CyclicLR", "ReduceLROnPlateau",
+    "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam",
+    "Rprop", "ASGD", "LAMB", "LARS", "Lion", "Adafactor",
+]
+
+_SUPPORTED = "ctrain.numpy supports float32, C-contiguous arrays"
+
+
+def _addr(a):
+    return a.__array_interface__["data"][0]
+
+
+def _check(a, what, cls, writeable):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"ctrain.numpy.{cls}: {what} is a {type(a).__name__}, not a numpy array")
+    if a.dtype != np.float32:
+        raise TypeError(f"ctrain.numpy.{cls}: {what} has dtype {a.dtype}; {_SUPPORTED}")
+    if not a.flags.c_contiguous:
+        raise TypeError(f"ctrain.numpy.{cls}: {what} is not C-contiguous; {_SUPPORTED}")
+    if writeable and not a.flags.writeable:
+        raise TypeError(f"ctrain.numpy.{cls}: {what} is read-only")
+    if a.size == 0:
+        raise ValueError(f"ctrain.numpy.{cls}: {what} is empty")
+
+
+class _NumpyOptimizer:
+    _spec = None
+
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self.param_groups = []
+        self._engine = _lib.Engine(self._spec.kind)
+        self._flat, self._where, self._synced = [], [], []
+        self._darr = self._garr = None
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group):
+        cls = type(self).__name__
+        group = dict(group)
+        ps = group["params"]
+        group["params"] = [ps] if isinstance(ps, np.ndarray) else list(ps)
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        gi = len(self.param_groups)
+        ids = {id(p) for p in self._flat}
+        for i, p in enumerate(group["params"]):
+            _check(p, f"parameter {i} of group {gi}", cls, True)
+            if id(p) in ids:
+                raise ValueError("some parameters appear in more than one parameter group")
+        try:
+            self._engine.add_group([(_addr(p), p.size, p.shape) for p in group["params"]],
+                                   self._spec.option_text(group))
+        except _lib.CtrainError as e:
+            raise ValueError(str(e)) from None
+        self.param_groups.append(group)
+        self._synced.append({k: copy.copy(group[k]) for k in self._spec.keys})
+        for i, p in enumerate(group["params"]):
+            self._flat.append(p)
+            self._where.append((gi, i))
+        n = len(self._flat)
+        self._darr = _lib.make_ptr_array(n)
+        self._garr = _lib.make_ptr_array(n)
+        self._darr[:] = [_addr(p) for p in self._flat]
+
+    @property
+    def lr(self):
+        """The learning rate of the first group (setting it sets every group's)."""
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        for g in self.param_groups:
+            g["lr"] = value
+
+    def _sync(self):
+        for gi, group in enumerate(self.param_groups):
+            have = self._synced[gi]
+            changed = [k for k in self._spec.keys if group[k] != have[k]]
+            if not changed:
+                continue
+            try:
+                if changed == ["lr"]:
+                    self._engine.set_lr(gi, float(group["lr"]))
+                else:
+                    self._engine.set_options(gi, self._spec.option_text(group))
+            except _lib.CtrainError as e:
+                raise ValueError(str(e)) from None
+            for k in changed:
+                have[k] = copy.copy(group[k])
+
+    def step(self, grads):
+        """Updates every parameter in place from grads (same order as the
+        parameters, group by group; None skips a parameter)."""
+        cls = type(self).__name__
+        grads = list(grads)
+        n = len(self._flat)
+        if len(grads) != n:
+            raise ValueError(f"ctrain.numpy.{cls}.step: {len(grads)} gradients for {n} parameters")
+        ptrs = []
+        for k, (p, g) in enumerate(zip(self._flat, grads)):
+            if g is None:
+                ptrs.append(0)
+                continue
+            gi, i = self._where[k]
+            _check(g, f"the gradient of parameter {i} of group {gi}", cls, False)
+            if g.shape != p.shape:
+                raise ValueError(f"ctrain.numpy.{cls}.step: the gradient of parameter {i} of "
+                                 f"group {gi} has shape {g.shape}, the parameter {p.shape}")
+            ptrs.append(_addr(g))
+        self._sync()
+        self._garr[:] = ptrs
+        self._engine.step_buffers(self._darr, self._garr, n)
+
+    def state(self, k):
+        """The state of parameter k (flat index) as arrays sharing the C memory."""
+        g, i = self._where[k]
+        p = self._flat[k]
+        out = {"step": self._engine.get_step(g, i)}
+        for name, buf in self._engine.state_buffers(g, i):
+            out[name] = np.frombuffer(buf, dtype=np.float32).reshape(
+                _spec.state_shape(self._spec, name, len(buf), p.shape))
+        return out
+
+    def state_dict(self):
+        """{'state': {k: {...copies...}}, 'param_groups': [...]} with parameters
+        as indices, as torch.optim's layout (step as a Python int)."""
+        state = {}
+        for k in range(len(self._flat)):
+            s = self.state(k)
+            if s["step"] > 0:
+                state[k] = {name: (np.array(v) if isinstance(v, np.ndarray) else v)
+                            for name, v in s.items()}
+        groups, k = [], 0
+        for g in self.param_groups:
+            d = {key: v for key, v in g.items() if key != "params"}
+            d["params"] = list(range(k, k + len(g["params"])))
+            k += len(g["params"])
+            groups.append(d)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, sd):
+        groups = sd["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+                len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
+            raise ValueError("loaded state dict has a different number of parameter groups or "
+                             "parameters")
+        for gi, (g, src) in enumerate(zip(self.param_groups, groups)):
+            for key, v in src.items():
+                if key != "params":
+                    g[key] = v
+        # a fresh engine with the loaded options, then the state copied in
+        old = self._engine
+        self._engine = _lib.Engine(self._spec.kind)
+        try:
+            for g in self.param_groups:
+                self._engine.add_group([(_addr(p), p.size, p.shape) for p in g["params"]],
+                                       self._spec.option_text(g))
+        except BaseException:
+            self._engine = old
+            raise
+        self._synced = [{k: copy.copy(g[k]) for k in self._spec.keys} for g in self.param_groups]
+        for k, st in sd["state"].items():
+            g, i = self._where[int(k)]
+            for name, buf in self._engine.state_buffers(g, i):
+                if name in st:
+                    np.frombuffer(buf, dtype=np.float32)[:] = np.asarray(
+                        st[name], dtype=np.float32).reshape(-1)
+            self._engine.set_step(g, i, int(st["step"]) if "step" in st else 1)
+
+
+def _make(spec):
+    fn = spec.fn
+
+    def __init__(self, params, *args, **kwargs):
+        _NumpyOptimizer.__init__(self, params, fn(*args, **kwargs))
+
+    sig = inspect.signature(fn)
+    __init__.__signature__ = sig.replace(parameters=[
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        *sig.parameters.values()])
+    return type(spec.name, (_NumpyOptimizer,), {
+        "__init__": __init__, "_spec": spec, "__module__": __name__,
+        "__doc__": f"{spec.name} for NumPy float32 arrays (C engine '{spec.kind}')."})
+
+
+for _name, _s in _spec.SPECS.items():
+    globals()[_name] = _make(_s)
+del _name, _s
+
+
+# ---- learning-rate schedules (the C engine's, include/ctrain/sched.h) -------
+
+
+def _sched_value(v):
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return ",".join(_sched_value(x) for x in v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return repr(float(v))
+
+
+class _Schedule:
+    """A learning-rate schedule with torch.optim.lr_scheduler's semantics,
+    run by the C engine on a ctrain.numpy optimizer: construct it after the
+    optimizer (and after load_state_dict), call step() after opt.step()."""
+
+    _kind = None
+    _args = ()
+
+    def __init__(self, optimizer, *args, **kwargs):
+        if not isinstance(optimizer, _NumpyOptimizer):
+            raise TypeError(f"{type(self).__name__} schedules a ctrain.numpy optimizer, got "
+                            f"{type(optimizer).__name__}")
+        if len(args) > len(self._args):
+            raise TypeError(f"{type(self).__name__} takes at most {len(self._args)} positional "
+                            "arguments after the optimizer")
+        opts = dict(zip(self._args, args))
+        for k, v in kwargs.items():
+            if k in opts:
+                raise TypeError(f"{type(self).__name__} got multiple values for argument '{k}'")
+            opts[k] = v
+        text = " ".join(f"{k}={_sched_value(v)}" for k, v in opts.items() if v is not None)
+        optimizer._sync()
+        self.optimizer = optimizer
+        self._s = _lib.Sched(optimizer._engine, self._kind, text)
+        self._pull()
+
+    def _pull(self):
+        """Copies what the schedule set in the engine into param_groups."""
+        opt = self.optimizer
+        for gi, g in enumerate(opt.param_groups):
+            g["lr"] = opt._engine.get_lr(gi)
+            opt._synced[gi]["lr"] = g["lr"]
+            for key in ("momentum", "betas"):
+                if key in opt._spec.keys:
+                    v = opt._engine.get_option(gi, key)
+                    g[key] = v[0] if key == "momentum" else tuple(v)
+                    opt._synced[gi][key] = copy.copy(g[key])
+
+    def step(self, metric=None):
+        self.optimizer._sync()
+        self._s.step(metric)
+        self._pull()
+
+    def get_last_lr(self):
+        return [self._s.last_lr(g) for g in range(len(self.optimizer.param_groups))]
+
+    @property
+    def last_epoch(self):
+        return self._s.last_epoch()
+
+
+def _sched(name, kind, args):
+    return type(name, (_Schedule,), {"_kind": kind, "_args": tuple(args), "__module__": __name__,
+                                     "__doc__": f"torch.optim.lr_scheduler.{name} for "
+                                                f"ctrain.numpy optimizers (C kind '{kind}')."})
+
+
+StepLR = _sched("StepLR", "step", ["step_size", "gamma"])
+MultiStepLR = _sched("MultiStepLR", "multistep", ["milestones", "gamma"])
+ExponentialLR = _sched("ExponentialLR", "exponential", ["gamma"])
+CosineAnnealingLR = _sched("CosineAnnealingLR", "cosine", ["T_max", "eta_min"])
+CosineAnnealingWarmRestarts = _sched("CosineAnnealingWarmRestarts", "cosine_warm_restarts",
+                                     ["T_0", "T_mult", "eta_min"])
+OneCycleLR = _sched("OneCycleLR", "onecycle",
+                    ["max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start",
+                     "anneal_strategy", "cycle_momentum", "base_momentum", "max_momentum",
+                     "div_factor", "final_div_factor", "three_phase"])
+LinearLR = _sched("LinearLR", "linear", ["start_factor", "end_factor", "total_iters"])
+ConstantLR = _sched("ConstantLR", "constant", ["factor", "total_iters"])
+PolynomialLR = _sched("PolynomialLR", "polynomial", ["total_iters", "power"])
+CyclicLR = _sched("CyclicLR", "cyclic", ["base_lr", "max_lr", "step_size_up", "step_size_down",
+                                         "mode", "gamma"])
+ReduceLROnPlateau = _sched("ReduceLROnPlateau", "plateau",
+                           ["mode", "factor", "patience", "threshold", "threshold_mode",
+                            "cooldown", "min_lr", "eps"])

@@ -1,0 +1,355 @@
+"""Drop-in replacements for torch.optim's optimizers, run by ctrain's C engine.
+
+    opt = ctrain.optim.AdamW(model.parameters(), lr=1e-3)
+
+Each class is a torch.optim.Optimizer: param_groups, add_param_group,
+step(closure), zero_grad, state_dict / load_state_dict in torch.optim's
+layout (checkpoints move both ways between ctrain.optim.X and
+torch.optim.X), hooks, lr schedulers, GradScaler, pickling and deepcopy.
+optimizer.state[p] holds torch tensors that share memory with the C state.
+
+A step is one C call (ct_optim_step_buffers) whatever the number of tensors:
+the addresses of every parameter and gradient go in two pointer tables that
+are rebuilt only when an address changes. Supported tensors: float32,
+contiguous, dense (strided), on the CPU; anything else is refused with an
+UnsupportedTensorError that says so (docs/pytorch.md).
+"""
+import collections
+import inspect
+
+import torch
+
+from . import _lib, _spec
+
+__all__ = [
+    "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam",
+    "Rprop", "ASGD", "LAMB", "LARS", "Lion", "Adafactor", "Lookahead", "UnsupportedTensorError",
+]
+
+
+class UnsupportedTensorError(TypeError):
+    """A parameter or gradient ctrain cannot update (dtype, layout, device)."""
+
+
+_SUPPORTED = "ctrain supports float32, contiguous, dense (strided), real CPU tensors"
+
+
+def _check_tensor(name, what, t, cls):
+    if what == "parameter" and t.numel() == 0:
+        raise UnsupportedTensorError(f"ctrain.optim.{cls}: {name} is empty (0 elements); "
+                                     "leave empty tensors out of the optimizer")
+    if t.layout != torch.strided:
+        if what == "gradient":
+            raise UnsupportedTensorError(
+                f"ctrain.optim.{cls}: the gradient of {name} is {t.layout} (sparse gradients, "
+                f"e.g. from nn.Embedding(sparse=True), are not supported; {_SUPPORTED})")
+        raise UnsupportedTensorError(f"ctrain.optim.{cls}: {name} has layout {t.layout}; "
+                                     f"{_SUPPORTED}")
+    if t.device.type != "cpu":
+        raise UnsupportedTensorError(f"ctrain.optim.{cls}: {what} of {name} is on {t.device}; "
+                                     f"{_SUPPORTED}")
+    if t.is_complex():
+        raise UnsupportedTensorError(f"ctrain.optim.{cls}: {what} of {name} is complex "
+                                     f"({t.dtype}); {_SUPPORTED}")
+    if t.dtype != torch.float32:
+        raise UnsupportedTensorError(
+            f"ctrain.optim.{cls}: {what} of {name} has dtype {t.dtype}; {_SUPPORTED} (keep "
+            "float32 master weights and use autocast for bf16/fp16 compute)")
+    if not t.is_contiguous():
+        raise UnsupportedTensorError(f"ctrain.optim.{cls}: {what} of {name} is not contiguous "
+                                     f"(strides {t.stride()}); {_SUPPORTED}")
+
+
+def _as_tensor(buf, shape):
+    return torch.frombuffer(buf, dtype=torch.float32).view(shape)
+
+
+class _CtrainOptimizer(torch.optim.Optimizer):
+    _spec = None  # a _spec.Spec
+
+    def __init__(self, params, defaults):
+        self._lookahead = None
+        self._new_engine()
+        super().__init__(params, defaults)
+
+    # ---- engine bookkeeping ----------------------------------------------
+
+    def _new_engine(self):
+        self._engine = _lib.Engine(self._spec.kind, lookahead=self._lookahead)
+        self._flat = []  # every parameter, in C order
+        self._where = []  # (group, index) of each
+        self._synced = []  # per group: the option values the engine has
+        self._steps = torch.zeros(0, dtype=torch.float32)  # state['step'] mirror
+        self._mat = []  # state[p] points at the engine's buffers
+        self._n_mat = 0
+        self._gptrs = None
+        self._dptrs = None
+        self._garr = self._darr = None
+        self._mask = None
+
+    def _cls(self):
+        return type(self).__name__
+
+    def _register(self, group):
+        gi = len(self._synced)
+        specs = []
+        for i, p in enumerate(group["params"]):
+            _check_tensor(f"parameter {i} of group {gi}", "parameter", p, self._cls())
+            specs.append((p.data_ptr(), p.numel(), tuple(p.shape)))
+        text = self._spec.option_text(group)
+        try:
+            self._engine.add_group(specs, text)
+        except _lib.CtrainError as e:
+            raise ValueError(str(e)) from None
+        self._synced.append({k: _snapshot(group[k]) for k in self._spec.keys})
+        n0 = len(self._flat)
+        for i, p in enumerate(group["params"]):
+            self._flat.append(p)
+            self._where.append((gi, i))
+            self._mat.append(False)
+        self._steps = torch.cat([self._steps, torch.zeros(len(group["params"]))])
+        # re-point the step tensors already handed out at the new mirror
+        for k in range(n0):
+            if self._mat[k] and self._spec.has_step:
+                self.state[self._flat[k]]["step"] = self._steps[k]
+        n = len(self._flat)
+        self._garr = _lib.make_ptr_array(n)
+        self._darr = _lib.make_ptr_array(n)
+        self._gptrs = self._dptrs = None
+        if self._spec.eager:
+            iav = float(group.get("initial_accumulator_value", 0))
+            for k in range(n0, n):
+                self._materialize(k)
+                for name, t in self.state[self._flat[k]].items():
+                    if name == "sum":
+                        t.fill_(iav)
+
+    def _materialize(self, k):
+        g, i = self._where[k]
+        p = self._flat[k]
+        bufs = self._engine.state_buffers(g, i)
+        if not bufs and not self._spec.has_step:
+            return
+        st = self.state[p]
+        if self._spec.has_step:
+            st["step"] = self._steps[k]
+        for name, buf in bufs:
+            st[name] = _as_tensor(buf, _spec.state_shape(self._spec, name, len(buf), p.shape))
+        self._mat[k] = True
+        self._n_mat += 1
+
+    def add_param_group(self, param_group):
+        n = len(self.param_groups)
+        super().add_param_group(param_group)
+        try:
+            self._register(self.param_groups[-1])
+        except BaseException:
+            del self.param_groups[n:]
+            raise
+
+    def _sync_options(self):
+        keys = self._spec.keys
+        for gi, group in enumerate(self.param_groups):
+            have = self._synced[gi]
+            changed = None
+            for k in keys:
+                v = group[k]
+                old = have[k]
+                if v is not old and _differs(v, old):
+                    if changed is None:
+                        changed = []
+                    changed.append(k)
+            if changed is None:
+                continue
+            try:
+                if changed == ["lr"]:
+                    self._engine.set_lr(gi, float(group["lr"]))
+                else:
+                    self._engine.set_options(gi, self._spec.option_text(
+                        {k: group[k] for k in keys}))
+            except _lib.CtrainError as e:
+                raise ValueError(str(e)) from None
+            for k in changed:
+                have[k] = _snapshot(group[k])
+
+    # ---- the step -----------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Performs one optimization step (one C call for every tensor)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._sync_options()
+        flat = self._flat
+        n = len(flat)
+        grads = [p.grad for p in flat]
+        try:
+            gptrs = [0 if g is None else g.data_ptr() for g in grads]
+        except RuntimeError:
+            gptrs = None
+        if gptrs is None or gptrs != self._gptrs:
+            for k, g in enumerate(grads):
+                if g is None:
+                    continue
+                gi, i = self._where[k]
+                name = f"parameter {i} of group {gi}"
+                _check_tensor(name, "gradient", g, self._cls())
+                if g.shape != flat[k].shape:
+                    raise ValueError(f"ctrain.optim.{self._cls()}: the gradient of {name} has "
+                                     f"shape {tuple(g.shape)}, the parameter "
+                                     f"{tuple(flat[k].shape)}")
+            self._garr[:] = gptrs
+            self._gptrs = gptrs
+            mask = [g is not None for g in grads]
+            self._mask = None if all(mask) else torch.tensor(mask, dtype=torch.float32)
+        dptrs = [p.data_ptr() for p in flat]
+        if dptrs != self._dptrs:
+            for k, p in enumerate(flat):
+                gi, i = self._where[k]
+                _check_tensor(f"parameter {i} of group {gi}", "parameter", p, self._cls())
+            self._darr[:] = dptrs
+            self._dptrs = dptrs
+        self._engine.step_buffers(self._darr, self._garr, n)
+        if self._mask is None:
+            self._steps += 1
+        else:
+            self._steps += self._mask
+        if self._n_mat < n:
+            for k in range(n):
+                if not self._mat[k] and gptrs[k]:
+                    self._materialize(k)
+        return loss
+
+    # ---- state: load, pickle, deepcopy ----------------------------------------
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for k, v in self.defaults.items():
+                group.setdefault(k, v)
+            if self._spec.kind == "adamw":
+                group["decoupled_weight_decay"] = True
+        self._rebuild()
+
+    def _rebuild(self):
+        """Builds a new engine from param_groups and state (after
+        load_state_dict or unpickling) and points state at its buffers."""
+        old_state = self.state
+        self.__dict__.setdefault("_lookahead", None)
+        self._new_engine()
+        self.state = collections.defaultdict(dict)
+        for group in self.param_groups:
+            self._register(group)
+        for k, p in enumerate(self._flat):
+            src = old_state.get(p)
+            if not src:
+                continue
+            g, i = self._where[k]
+            bufs = dict(self._engine.state_buffers(g, i))
+            step = src.get("step", None)
+            if step is None:
+                step = 1 if bufs else 0
+            step = int(float(step))
+            for name, buf in bufs.items():
+                v = src.get(name)
+                if v is None:
+                    if step > 0 and name != "slow_params":
+                        raise ValueError(f"ctrain.optim.{self._cls()}: the state of parameter "
+                                         f"{i} of group {g} lacks '{name}'")
+                    continue
+                dst = torch.frombuffer(buf, dtype=torch.float32)
+                v = torch.as_tensor(v).detach().to("cpu", torch.float32).reshape(-1)
+                if v.numel() != dst.numel():
+                    raise ValueError(f"ctrain.optim.{self._cls()}: state '{name}' of parameter "
+                                     f"{i} of group {g} has {v.numel()} elements, expected "
+                                     f"{dst.numel()}")
+                dst.copy_(v)
+            self._engine.set_step(g, i, step)
+            self._steps[k] = float(step)
+            if self._mat[k]:  # eager kinds: already materialized
+                self._mat[k] = False
+                self._n_mat -= 1
+            self._materialize(k)
+            # keys the engine does not keep (e.g. torch's None momentum buffers)
+            for key, v in src.items():
+                if key not in self.state[p] and key != "step":
+                    self.state[p][key] = v
+        # state that does not belong to a parameter is kept as torch does
+        for key, v in old_state.items():
+            if not isinstance(key, torch.Tensor):
+                self.state[key] = v
+
+    def __getstate__(self):
+        return {"defaults": self.defaults, "state": self.state,
+                "param_groups": self.param_groups, "_lookahead": self._lookahead}
+
+
+def _snapshot(v):
+    if isinstance(v, torch.Tensor):
+        return v.detach().clone()
+    if isinstance(v, list):
+        return tuple(v)
+    return v
+
+
+def _differs(a, b):
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return bool(torch.as_tensor(a) != torch.as_tensor(b))
+    if isinstance(a, (tuple, list)):
+        return tuple(_snapshot(x) for x in a) != tuple(b) if isinstance(b, tuple) else True
+    return a != b
+
+
+def _make(spec):
+    fn = spec.fn
+
+    def __init__(self, params, *args, **kwargs):
+        _CtrainOptimizer.__init__(self, params, fn(*args, **kwargs))
+
+    sig = inspect.signature(fn)
+    p0 = inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    self_p = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    __init__.__signature__ = sig.replace(parameters=[self_p, p0, *sig.parameters.values()])
+    twin = f"torch.optim.{spec.name}" if spec.torch_twin else "pytorch-optimizer's " + spec.name
+    doc = (f"{spec.name} run by ctrain's C engine ('{spec.kind}'); same arguments, defaults, "
+           f"numerics and state_dict layout as {twin}.")
+    cls = type(spec.name, (_CtrainOptimizer,), {"__init__": __init__, "_spec": spec,
+                                               "__doc__": doc, "__module__": __name__})
+    return cls
+
+
+SGD = _make(_spec.SPECS["SGD"])
+Adam = _make(_spec.SPECS["Adam"])
+AdamW = _make(_spec.SPECS["AdamW"])
+Adagrad = _make(_spec.SPECS["Adagrad"])
+RMSprop = _make(_spec.SPECS["RMSprop"])
+Adadelta = _make(_spec.SPECS["Adadelta"])
+Adamax = _make(_spec.SPECS["Adamax"])
+NAdam = _make(_spec.SPECS["NAdam"])
+RAdam = _make(_spec.SPECS["RAdam"])
+Rprop = _make(_spec.SPECS["Rprop"])
+ASGD = _make(_spec.SPECS["ASGD"])
+LAMB = _make(_spec.SPECS["LAMB"])
+LARS = _make(_spec.SPECS["LARS"])
+Lion = _make(_spec.SPECS["Lion"])
+Adafactor = _make(_spec.SPECS["Adafactor"])
+
+
+def Lookahead(optimizer, k=5, alpha=0.5):
+    """Wraps a ctrain optimizer in Lookahead (Zhang et al. 2019, Algorithm 1):
+    every k steps the slow weights move alpha of the way to the fast weights
+    and the fast weights are reset to them, as pytorch-optimizer's Lookahead
+    with pullback_momentum='none'. Returns the same optimizer object, now
+    stepping with Lookahead; its state gains 'slow_params'."""
+    if not isinstance(optimizer, _CtrainOptimizer):
+        raise TypeError("ctrain.optim.Lookahead wraps a ctrain.optim optimizer, got "
+                        f"{type(optimizer).__name__}")
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"Invalid k value: {k} (must be an integer >= 1)")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"Invalid alpha value: {alpha} (must be in [0, 1])")
+    optimizer._lookahead = (k, float(alpha))
+    optimizer._rebuild()
+    return optimizer

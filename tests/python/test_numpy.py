@@ -1,0 +1,158 @@
+"""ctrain.numpy against torch.optim: the same optimizers updating NumPy
+float32 arrays in place, gradients computed by NumPy code (softmax
+regression), compared with torch.optim run on the same problem."""
+import numpy as np
+import pytest
+import torch
+
+import ctrain.numpy as cn
+from conftest import assert_close
+
+CASES = [
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("Adam", dict(lr=1e-2, amsgrad=True)),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.1)),
+    ("Adagrad", dict(lr=0.1)),
+    ("RMSprop", dict(lr=1e-3, centered=True)),
+    ("Adadelta", dict(lr=0.5)),
+    ("Adamax", dict(lr=1e-2)),
+    ("NAdam", dict(lr=1e-2)),
+    ("RAdam", dict(lr=1e-2)),
+    ("Rprop", dict(lr=1e-3)),
+    ("ASGD", dict(lr=1e-2, t0=10)),
+]
+
+
+def problem():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    w = (rng.standard_normal((5, 3)) * 0.1).astype(np.float32)
+    b = np.zeros(3, np.float32)
+    return x, y, w, b
+
+
+def numpy_grads(x, y, w, b):
+    z = x @ w + b
+    z = z - z.max(1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    p /= len(y)
+    return (x.T @ p).astype(np.float32), p.sum(0).astype(np.float32)
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[c[0] for c in CASES])
+def test_numpy_matches_torch(name, kw):
+    x, y, w, b = problem()
+    tw, tb = torch.nn.Parameter(torch.tensor(w)), torch.nn.Parameter(torch.tensor(b))
+    ref = getattr(torch.optim, name)([tw, tb], **kw)
+    opt = getattr(cn, name)([w, b], **kw)
+    for i in range(50):
+        ref.zero_grad()
+        # torch's gradients of the same loss: feed both the same numbers so
+        # the comparison isolates the update
+        gw, gb = numpy_grads(x, y, w, b)
+        tw.grad, tb.grad = torch.tensor(gw), torch.tensor(gb)
+        with torch.no_grad():
+            tw.copy_(torch.from_numpy(w))
+            tb.copy_(torch.from_numpy(b))
+        ref.step()
+        opt.step([gw, gb])
+        assert_close(torch.from_numpy(w), tw.detach(), f"w at step {i}")
+        assert_close(torch.from_numpy(b), tb.detach(), f"b at step {i}")
+
+
+def test_numpy_groups_lr_state_dict():
+    x, y, w, b = problem()
+    opt = cn.Adam([{"params": [w]}, {"params": [b], "lr": 1e-3}], lr=1e-2)
+    assert opt.lr == 1e-2
+    for _ in range(10):
+        opt.step(numpy_grads(x, y, w, b))
+    sd = opt.state_dict()
+    assert sorted(sd["state"][0]) == ["exp_avg", "exp_avg_sq", "step"]
+    assert sd["state"][0]["step"] == 10
+    assert sd["param_groups"][1]["lr"] == 1e-3 and sd["param_groups"][1]["params"] == [1]
+    # a second optimizer on copies, loaded from the state dict, continues identically
+    w2, b2 = w.copy(), b.copy()
+    opt2 = cn.Adam([{"params": [w2]}, {"params": [b2]}], lr=5.0)
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["lr"] == 1e-2
+    opt.lr = 3e-3
+    opt2.lr = 3e-3
+    for _ in range(10):
+        opt.step(numpy_grads(x, y, w, b))
+        opt2.step(numpy_grads(x, y, w2, b2))
+    np.testing.assert_array_equal(w, w2)
+    np.testing.assert_array_equal(b, b2)
+    st = opt.state(0)
+    assert st["exp_avg"].shape == w.shape and st["step"] == 20
+
+
+def test_numpy_refuses_unsupported_arrays():
+    w = np.zeros((3, 4), np.float64)
+    with pytest.raises(TypeError, match="float32"):
+        cn.SGD([w])
+    with pytest.raises(TypeError, match="contiguous"):
+        cn.SGD([np.zeros((4, 3), np.float32).T])
+    ro = np.zeros(3, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(TypeError, match="read-only"):
+        cn.SGD([ro])
+    opt = cn.SGD([np.zeros(3, np.float32)], lr=0.1)
+    with pytest.raises(ValueError, match="shape"):
+        opt.step([np.zeros(4, np.float32)])
+    with pytest.raises(ValueError, match="1 parameters"):
+        opt.step([])
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        cn.Adam([np.zeros(3, np.float32)], lr=-1)
+
+
+SCHEDS = [
+    ("StepLR", dict(step_size=7, gamma=0.5)),
+    ("MultiStepLR", dict(milestones=[5, 12, 20], gamma=0.3)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=15, eta_min=1e-4)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=5, T_mult=2, eta_min=1e-4)),
+    ("OneCycleLR", dict(max_lr=0.5, total_steps=31)),
+    ("OneCycleLR", dict(max_lr=0.5, total_steps=31, anneal_strategy="linear", three_phase=True)),
+    ("LinearLR", dict(start_factor=0.1, total_iters=10)),
+    ("ConstantLR", dict(factor=0.5, total_iters=8)),
+    ("PolynomialLR", dict(total_iters=20, power=2.0)),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=4, mode="triangular2")),
+    ("ReduceLROnPlateau", dict(patience=2, factor=0.5)),
+]
+
+
+@pytest.mark.parametrize("name,kw", SCHEDS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SCHEDS)])
+def test_numpy_schedules_match_torch(name, kw):
+    """Each schedule sets the same lr (and momentum, for the cyclic ones) as
+    torch.optim.lr_scheduler on torch.optim.SGD, and the optimizer uses it."""
+    x, y, w, b = problem()
+    tw, tb = torch.nn.Parameter(torch.tensor(w)), torch.nn.Parameter(torch.tensor(b))
+    ref = torch.optim.SGD([{"params": [tw]}, {"params": [tb], "lr": 0.05}], lr=0.1, momentum=0.9)
+    opt = cn.SGD([{"params": [w]}, {"params": [b], "lr": 0.05}], lr=0.1, momentum=0.9)
+    rs = getattr(torch.optim.lr_scheduler, name)(ref, **kw)
+    cs = getattr(cn, name)(opt, **kw)
+    metrics = [1.0, 0.9, 0.95, 0.95, 0.96, 0.97, 0.8, 0.81, 0.82, 0.83] * 3
+    for i in range(30):
+        gw, gb = numpy_grads(x, y, w, b)
+        tw.grad, tb.grad = torch.tensor(gw), torch.tensor(gb)
+        with torch.no_grad():
+            tw.copy_(torch.from_numpy(w))
+            tb.copy_(torch.from_numpy(b))
+        ref.step()
+        opt.step([gw, gb])
+        if name == "ReduceLROnPlateau":
+            rs.step(metrics[i])
+            cs.step(metrics[i])
+        else:
+            rs.step()
+            cs.step()
+        for gr, gc in zip(ref.param_groups, opt.param_groups):
+            assert gc["lr"] == pytest.approx(gr["lr"], rel=1e-12, abs=1e-15), f"lr at step {i}"
+            assert gc["momentum"] == pytest.approx(gr["momentum"], rel=1e-12), f"momentum {i}"
+        assert_close(torch.from_numpy(w), tw.detach(), f"w at step {i}")
+    if name != "ReduceLROnPlateau":
+        assert cs.get_last_lr() == pytest.approx(rs.get_last_lr(), rel=1e-12)
+        assert cs.last_epoch == rs.last_epoch
