@@ -8,7 +8,7 @@ BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 20
 
-.PHONY: all setup build demo test test-c test-asan test-install test-fuzz bench clean
+.PHONY: all setup build demo test test-c test-asan test-install test-fuzz test-python bench clean
 
 all: build
 
@@ -20,9 +20,9 @@ build: setup
 	@scripts/build.sh $(BUILD) Release
 
 demo: build
-	@$(BUILD)/tools/ctrain demo
+	@$(BUILD)/tools/ctrain train configs/digits_cnn.yaml
 
-test: setup test-c test-asan test-install test-fuzz
+test: setup test-c test-asan test-install test-fuzz test-python
 
 test-c: build
 	@cd $(BUILD) && ctest --output-on-failure
@@ -39,8 +39,13 @@ test-fuzz: setup
 	@CC=clang scripts/build.sh $(BUILD_FUZZ) Debug -DCTRAIN_FUZZ=ON -DCTRAIN_TESTS=OFF
 	@scripts/run-fuzzers.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
 
+test-python: setup
+	@scripts/test-python.sh
+
+# The optimizer benchmark against torch.optim (docs/benchmarks/optim.{json,md,png});
+# BENCH_ARGS=--quick for the under-a-minute version (written to build/bench-quick).
 bench: build
-	@$(BUILD)/bench/ctrain_bench
+	@"$$(scripts/setup-python.sh)/bin/python" bench/optim_bench.py --bin $(BUILD)/bench/ctrain_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

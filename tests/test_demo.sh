@@ -1,7 +1,10 @@
 #!/bin/sh
-# Test of `ctrain demo`: it trains to >= 95% test accuracy on the digits,
-# gives the same result for any thread count, and refuses a missing or
-# corrupt data file with exit status 1 and a message naming the file and line.
+# Test of the main job, `make demo` = `ctrain train configs/digits_cnn.yaml`:
+# the CNN reaches >= 97% test accuracy on the digits in under a minute,
+# prints per-epoch lines when stdout is not a terminal and writes the run
+# folder. Then `ctrain demo` (softmax regression): >= 95%, the same result
+# for any thread count, and a missing or corrupt data file refused with exit
+# status 1 and a message naming the file and line.
 # usage: test_demo.sh CTRAIN_BINARY DATA_FILE
 set -u
 bin=$1 data=$2
@@ -11,7 +14,23 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 accuracy() { sed -n 's/^test accuracy: \([0-9.]*\).*/\1/p' "$1"; }
 
-# 1. the main job
+# 0. the main job: the digits CNN
+config=$(cd "$(dirname "$0")/.." && pwd)/configs/digits_cnn.yaml
+start=$(date +%s)
+"$bin" train "$config" data.path="$data" output.dir="$tmp/runs" >"$tmp/cnn" 2>&1 ||
+  { cat "$tmp/cnn"; fail "ctrain train $config exited $?"; }
+secs=$(( $(date +%s) - start ))
+cacc=$(accuracy "$tmp/cnn")
+[ -n "$cacc" ] || { cat "$tmp/cnn"; fail "cnn: no 'test accuracy:' line"; }
+awk -v a="$cacc" 'BEGIN { exit !(a >= 0.97) }' || fail "cnn: test accuracy $cacc < 0.97"
+[ "$secs" -lt 60 ] || fail "cnn: took $secs s"
+grep -q '^epoch  20/20' "$tmp/cnn" || fail "cnn: no per-epoch lines when stdout is not a terminal"
+for f in model.safetensors train_state.safetensors log.csv config.yaml curves.png; do
+  [ -s "$tmp/runs/digits_cnn/$f" ] || fail "cnn: run folder lacks $f"
+done
+[ "$(wc -l <"$tmp/runs/digits_cnn/log.csv")" -eq 21 ] || fail "cnn: log.csv rows"
+
+# 1. `ctrain demo` (softmax regression)
 "$bin" demo --data "$data" >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/out" "$tmp/err"; fail "demo exited $?"; }
 acc=$(accuracy "$tmp/out")
 [ -n "$acc" ] || { cat "$tmp/out"; fail "no 'test accuracy:' line"; }
@@ -46,4 +65,4 @@ gzip -dc "$data" | sed '7s/^[0-9]*,/x,/' >"$tmp/bad-value.csv"
 expect_error "$tmp/bad-value.csv" 'line 7: column 1'
 gzip -dc "$data" | sed '11s/,[0-9]*$//' >"$tmp/short-line.csv"
 expect_error "$tmp/short-line.csv" 'line 11:'
-echo "demo: test accuracy $acc; errors reported"
+echo "demo: digits CNN test accuracy $cacc in ${secs}s; softmax demo $acc; errors reported"
