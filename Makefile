@@ -46,6 +46,8 @@ test-python: setup
 # BENCH_ARGS=--quick for the under-a-minute version (written to build/bench-quick).
 bench: build
 	@"$$(scripts/setup-python.sh)/bin/python" bench/optim_bench.py --bin $(BUILD)/bench/ctrain_bench $(BENCH_ARGS)
+	@"$$(scripts/setup-python.sh)/bin/python" bench/train_bench.py $(BUILD) 1 > docs/benchmarks/train_results.md
+	@cat docs/benchmarks/train_results.md
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-python

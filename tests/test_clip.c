@@ -19,20 +19,9 @@
 #define NORM_TOL 1e-6
 #define GRAD_TOL 1e-5
 
-static int passed, failed;
 static double max_norm_err, max_norm32_err, max_grad_err;
 
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        if (cond) {                                                                              \
-            passed++;                                                                            \
-        } else {                                                                                 \
-            failed++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                 \
-            fprintf(stderr, __VA_ARGS__);                                                        \
-            fprintf(stderr, "\n");                                                               \
-        }                                                                                        \
-    } while (0)
+#include "check.h"
 
 /* a matches b: same NaN-ness, same infinity, else |a-b| <= tol |b|. */
 static int match(double a, double b, double tol, double *max_err)
@@ -342,6 +331,5 @@ int main(int argc, char **argv)
     printf("test_clip: %d cases; max relative error: norms %.3g (vs torch float64), %.3g (vs "
            "torch float32), gradients %.3g\n",
            nc, max_norm_err, max_norm32_err, max_grad_err);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

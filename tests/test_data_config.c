@@ -8,18 +8,7 @@
 
 #include "ctrain/data.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                    \
-            printf(__VA_ARGS__);                                                           \
-            printf("\n");                                                                  \
-        }                                                                                  \
-    } while (0)
+#include "check.h"
 
 typedef struct warns {
     int n;
@@ -197,6 +186,5 @@ int main(int argc, char **argv)
     const char *extra = getenv("CTRAIN_DLIO_WORKLOADS");
     if (extra)
         test_shipped(extra, 0);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -12,18 +12,7 @@
 
 #include "ctrain/data.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                    \
-            printf(__VA_ARGS__);                                                           \
-            printf("\n");                                                                  \
-        }                                                                                  \
-    } while (0)
+#include "check.h"
 
 static uint8_t *slurp(const char *path, size_t *n)
 {
@@ -240,6 +229,5 @@ int main(int argc, char **argv)
         run_case(top, name, gen);
     fclose(f);
     test_bad_files(top);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -10,18 +10,7 @@
 
 #include "ctrain/data.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                    \
-            printf(__VA_ARGS__);                                                           \
-            printf("\n");                                                                  \
-        }                                                                                  \
-    } while (0)
+#include "check.h"
 
 static cJSON *load_json(const char *p)
 {
@@ -117,6 +106,5 @@ int main(int argc, char **argv)
     CHECK(st == CT_EIO && strstr(ct_errmsg(), "missing") && strstr(ct_errmsg(), "nowhere"),
           "missing data: %s", ct_errmsg());
     ct_dlio_config_free(&c);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -9,18 +9,7 @@
 
 #include "ctrain/data.h"
 
-static int passed, failed;
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                    \
-            printf(__VA_ARGS__);                                                           \
-            printf("\n");                                                                  \
-        }                                                                                  \
-    } while (0)
+#include "check.h"
 
 static void test_numpy_refs(const char *refs)
 {
@@ -168,6 +157,5 @@ int main(int argc, char **argv)
     test_numpy_refs(refs);
     test_invariants();
     test_loader(refs);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -25,20 +25,8 @@
 
 #include "ctrain/ctrain.h"
 
-static int passed, failed;
-static const char *cur_kind = "";
 
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        if (cond) {                                                                              \
-            passed++;                                                                            \
-        } else {                                                                                 \
-            failed++;                                                                            \
-            fprintf(stderr, "FAIL [%s] %s:%d: ", cur_kind, __FILE__, __LINE__);                  \
-            fprintf(stderr, __VA_ARGS__);                                                        \
-            fprintf(stderr, "\n");                                                               \
-        }                                                                                        \
-    } while (0)
+#include "check.h"
 
 /* ---- a test optimizer: two groups, four parameters, one spare buffer ---- */
 
@@ -139,7 +127,7 @@ static void take(env *e, snap *s)
         memcpy(s->grad[i], e->grad[i], NUMEL[i] * sizeof(float));
     }
     if (ct_optim_save_mem(e->o, &s->state, &s->state_len)) {
-        fprintf(stderr, "[%s] save_mem failed: %s\n", cur_kind, ct_optim_errmsg(e->o));
+        fprintf(stderr, "[%s] save_mem failed: %s\n", check_context, ct_optim_errmsg(e->o));
         exit(1);
     }
     s->n_groups = ct_optim_num_groups(e->o);
@@ -754,7 +742,7 @@ static void check_fused(const char *kind)
 
 static void check_kind(const char *kind)
 {
-    cur_kind = kind;
+    check_context = kind;
     discover_keys(kind);
     check_create(kind);
     env e;
@@ -786,7 +774,7 @@ int main(void)
             printf("test_optim_errors: %s: not implemented yet, skipped\n", kind);
             continue;
         }
-        cur_kind = kind;
+        check_context = kind;
         CHECK(st == CT_OK, "create with defaults: %s", ct_errmsg());
         if (st)
             continue;
@@ -795,9 +783,8 @@ int main(void)
         kinds++;
         printf("test_optim_errors: %-10s %s\n", kind, failed == before ? "ok" : "FAILED");
     }
-    cur_kind = "";
+    check_context = "";
     CHECK(kinds > 0, "no optimizer kind could be created");
     CHECK(layout_options_found > 0, "no option changing the state layout was found in any kind");
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -31,21 +31,10 @@
 #include "ctrain/ctrain.h"
 #include "io/safetensors.h"
 
-static int passed, failed;
 static const char *cur = "";
 static char tmpdir[512];
 
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        if (cond) {                                                                              \
-            passed++;                                                                            \
-        } else {                                                                                 \
-            failed++;                                                                            \
-            fprintf(stderr, "FAIL [%s] %s:%d: ", cur, __FILE__, __LINE__);                       \
-            fprintf(stderr, __VA_ARGS__);                                                        \
-            fprintf(stderr, "\n");                                                               \
-        }                                                                                        \
-    } while (0)
+#include "check.h"
 
 /* ---- a test optimizer ----------------------------------------------------- */
 
@@ -846,6 +835,5 @@ int main(int argc, char **argv)
     CHECK(kinds > 0, "no optimizer kind could be created");
     write_interop(refs);
     rmdir(tmpdir);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

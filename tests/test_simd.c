@@ -29,20 +29,9 @@
 
 #include "ctrain/ctrain.h"
 
-static int passed, failed;
 static char cur[256] = "";
 
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        if (cond) {                                                                              \
-            passed++;                                                                            \
-        } else {                                                                                 \
-            failed++;                                                                            \
-            fprintf(stderr, "FAIL [%s] %s:%d: ", cur, __FILE__, __LINE__);                      \
-            fprintf(stderr, __VA_ARGS__);                                                        \
-            fprintf(stderr, "\n");                                                               \
-        }                                                                                        \
-    } while (0)
+#include "check.h"
 
 #define NT 3
 static const size_t sizes[NT] = {1, 100003, 4099};
@@ -408,6 +397,5 @@ int main(void)
     test_levels();
     test_grad_scale_and_zero();
     test_nonfinite();
-    printf("%d checks passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }

@@ -11,7 +11,8 @@ its per-epoch samples/s line is read; torch runs a plain loop
 GEMM: ct_matmul (graph, no_grad) vs cblas_sgemm called directly through
 ctypes on the same libopenblas, square sizes, one thread.
 
-Usage: train.py BUILD_DIR [THREADS]   (prints the Markdown of train.md)
+Usage: bench/train_bench.py BUILD_DIR [THREADS]   (prints a Markdown table;
+`make bench` writes it to docs/benchmarks/train_results.md)
 """
 import ctypes
 import os
