@@ -96,7 +96,9 @@ assert len(im.getcolors(1 << 20) or []) > 3, 'an empty plot'" || fail "curves.pn
 import numpy as np
 a = np.loadtxt('$tmp/digits.csv', delimiter=',')
 np.save('$tmp/dx.npy', a[:, :64].astype(np.float64)); np.save('$tmp/dy.npy', a[:, 64].astype(np.int64))
-np.save('$tmp/dy_float.npy', a[:, 64].astype(np.float32)); np.save('$tmp/dx_short.npy', a[:100, :64])" ||
+np.save('$tmp/dy_float.npy', a[:, 64].astype(np.float32)); np.save('$tmp/dx_short.npy', a[:100, :64])
+np.savez_compressed('$tmp/d.npz', x=a[:, :64].astype(np.float64), y=a[:, 64].astype(np.int64))
+np.savez('$tmp/d_stored.npz', x=a[:, :64].astype(np.float64), y=a[:, 64].astype(np.int64))" ||
     fail "writing npy data"
   "$bin" train "$tmp/small.yaml" --quiet name=npy data.source=npy data.x="$tmp/dx.npy" \
     data.y="$tmp/dy.npy" data.scale=0.0625 train.epochs=2 >"$tmp/npy.out" 2>&1 &&
@@ -107,6 +109,20 @@ np.save('$tmp/dy_float.npy', a[:, 64].astype(np.float32)); np.save('$tmp/dx_shor
     data.y="$tmp/dy.npy" data.scale=0.0625 train.epochs=2 >"$tmp/npy.out" 2>&1 ||
     { cat "$tmp/npy.out"; fail "npy run"; }
   "$bin" eval "$tmp/runs/npy" >"$tmp/eval.out" 2>&1 || { cat "$tmp/eval.out"; fail "eval"; }
+  # the same arrays in .npz archives (deflated and stored) give the same model
+  for z in d d_stored; do
+    "$bin" train "$tmp/npy.yaml" --quiet name=$z data.source=npy data.x="$tmp/$z.npz:x" \
+      data.y="$tmp/$z.npz:y" data.scale=0.0625 train.epochs=2 >"$tmp/$z.out" 2>&1 ||
+      { cat "$tmp/$z.out"; fail "npz run ($z)"; }
+    cmp -s "$tmp/runs/npy/model.safetensors" "$tmp/runs/$z/model.safetensors" ||
+      fail "npz data ($z) trains a different model than the same .npy data"
+  done
+  "$bin" train "$tmp/npy.yaml" --quiet name=z2 data.source=npy data.x="$tmp/d.npz" \
+    data.y="$tmp/d.npz:y" >"$tmp/z2.out" 2>&1 && fail "a bare .npz path was accepted"
+  grep -q "name the array in the archive" "$tmp/z2.out" || fail "bare npz: $(cat "$tmp/z2.out")"
+  "$bin" train "$tmp/npy.yaml" --quiet name=z3 data.source=npy data.x="$tmp/d.npz:w" \
+    data.y="$tmp/d.npz:y" >"$tmp/z3.out" 2>&1 && fail "a missing npz member was accepted"
+  grep -q "w.npy" "$tmp/z3.out" || fail "missing npz member: $(cat "$tmp/z3.out")"
   # the same data as a generic CSV gives the same run as the digits source
   "$bin" train "$tmp/small.yaml" --quiet name=csv data.source=csv data.features=64 \
     data.classes=10 data.scale=0.0625 train.epochs=2 >"$tmp/csv.out" 2>&1 ||

@@ -9,16 +9,65 @@
 
 #include "data/formats.h"
 
+/* Reads path, or member NAME.npy of the archive for "FILE.npz:NAME", into
+ * *file (to free) and points *arr and *len at the .npy bytes. */
+static int load_npy_bytes(const char *path, uint8_t **file, uint8_t **inflated,
+                          const uint8_t **arr, uint64_t *len, char *err, size_t errcap)
+{
+    char fname[4096], member[256];
+    const char *colon = strstr(path, ".npz:");
+    size_t fl = colon ? (size_t)(colon - path) + 4 : strlen(path);
+    if (fl >= sizeof fname || (colon && strlen(colon + 5) + 5 > sizeof member)) {
+        snprintf(err, errcap, "%s: path too long", path);
+        return -1;
+    }
+    memcpy(fname, path, fl);
+    fname[fl] = 0;
+    if (!colon && fl > 4 && !strcmp(path + fl - 4, ".npz")) {
+        snprintf(err, errcap, "%s: name the array in the archive: %s:NAME (e.g. %s:x)", path,
+                 path, path);
+        return -1;
+    }
+    uint64_t flen = 0;
+    if (ct_read_file(fname, 0, file, &flen)) {
+        snprintf(err, errcap, "%s", ct_errmsg());
+        return -1;
+    }
+    if (!colon) {
+        *arr = *file;
+        *len = flen;
+        return 0;
+    }
+    snprintf(member, sizeof member, "%s.npy", colon + 5);
+    ct_zip_entry e;
+    if (ct_zip_find_mem(*file, flen, member, &e, fname)) {
+        snprintf(err, errcap, "%s", ct_errmsg());
+        return -1;
+    }
+    if (e.method == 8 && !(*inflated = malloc(e.usize + 1))) {
+        snprintf(err, errcap, "%s: out of memory for %s", fname, member);
+        return -1;
+    }
+    if (ct_zip_extract(*file, &e, *inflated, arr, fname, member)) {
+        snprintf(err, errcap, "%s", ct_errmsg());
+        return -1;
+    }
+    *len = e.usize;
+    return 0;
+}
+
 int ct_npy_read(const char *path, ct_npy *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof *out);
-    uint8_t *buf = NULL;
+    uint8_t *file = NULL, *inflated = NULL;
+    const uint8_t *buf = NULL;
     uint64_t len = 0;
     ct_npy_info info;
-    if (ct_read_file(path, 0, &buf, &len) || ct_npy_parse(buf, (size_t)len, &info, path, 0)) {
+    if (load_npy_bytes(path, &file, &inflated, &buf, &len, err, errcap))
+        goto fail_early;
+    if (ct_npy_parse(buf, (size_t)len, &info, path, 0)) {
         snprintf(err, errcap, "%s", ct_errmsg());
-        free(buf);
-        return -1;
+        goto fail_early;
     }
     const char *t = info.descr;
     static const char *const ok[] = {"<f4", "<f8", "<i8", "<i4", "|u1", "|b1"};
@@ -86,8 +135,13 @@ int ct_npy_read(const char *path, ct_npy *out, char *err, size_t errcap)
 done:
     if (rc)
         ct_npy_free(out);
-    free(buf);
+    free(inflated);
+    free(file);
     return rc;
+fail_early:
+    free(inflated);
+    free(file);
+    return -1;
 }
 
 void ct_npy_free(ct_npy *a)

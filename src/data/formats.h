@@ -55,6 +55,11 @@ typedef struct ct_zip_entry {
 } ct_zip_entry;
 ct_status ct_zip_find_mem(const uint8_t *buf, uint64_t n, const char *name, ct_zip_entry *e,
                           const char *what);
+/* The bytes of member e of the archive in buf, its CRC-32 verified: in
+ * place for a stored member, else inflated into out (e->usize + 1 bytes).
+ * `what` and `name` name the file and the member in messages. */
+ct_status ct_zip_extract(const uint8_t *buf, const ct_zip_entry *e, uint8_t *out,
+                         const uint8_t **data, const char *what, const char *name);
 /* The same on an open file descriptor of size fsize. */
 ct_status ct_zip_find_fd(int fd, uint64_t fsize, const char *name, ct_zip_entry *e, const char *what);
 

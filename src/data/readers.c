@@ -217,46 +217,16 @@ static ct_status npz_open(ct_data_file *f)
     ct_zip_entry e;
     if ((st = ct_zip_find_mem(w->file.p, w->size, "x.npy", &e, f->path)) != CT_OK)
         return st;
-    const uint8_t *m = w->file.p + e.data_off;
+    const uint8_t *m;
     if (e.method == 8) {
         if (e.usize > ((uint64_t)1 << 40))
             return ct_fail(NULL, CT_EFORMAT, "%s: member x.npy claims %llu bytes", f->path,
                            (unsigned long long)e.usize);
         if ((st = fbuf_reserve(&w->scratch, (size_t)e.usize + 1, f->path)) != CT_OK)
             return st;
-        z_stream z;
-        memset(&z, 0, sizeof z);
-        if (inflateInit2(&z, -15) != Z_OK)
-            return ct_fail(NULL, CT_ENOMEM, "%s: cannot start inflate", f->path);
-        uint64_t in_done = 0, out_done = 0;
-        int r = Z_OK;
-        while (r == Z_OK) {
-            uInt ai = (uInt)(e.csize - in_done > (1u << 30) ? (1u << 30) : e.csize - in_done);
-            uInt ao = (uInt)(e.usize + 1 - out_done > (1u << 30) ? (1u << 30) : e.usize + 1 - out_done);
-            z.next_in = (Bytef *)(m + in_done);
-            z.avail_in = ai;
-            z.next_out = w->scratch.p + out_done;
-            z.avail_out = ao;
-            r = inflate(&z, Z_NO_FLUSH);
-            in_done += ai - z.avail_in;
-            out_done += ao - z.avail_out;
-            if (r == Z_BUF_ERROR && (ai == 0 || ao == 0))
-                break;
-        }
-        inflateEnd(&z);
-        if (r != Z_STREAM_END || out_done != e.usize)
-            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: corrupt deflate data in x.npy", f->path,
-                           (unsigned long long)(e.data_off + in_done));
-        m = w->scratch.p;
     }
-    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    for (uint64_t k = 0; k < e.usize; k += (1u << 30)) {
-        uInt n = (uInt)(e.usize - k > (1u << 30) ? (1u << 30) : e.usize - k);
-        crc = (uint32_t)crc32(crc, m + k, n);
-    }
-    if (crc != e.crc)
-        return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: CRC-32 mismatch in x.npy (stored %08x, computed %08x)",
-                       f->path, (unsigned long long)e.data_off, e.crc, crc);
+    if ((st = ct_zip_extract(w->file.p, &e, w->scratch.p, &m, f->path, "x.npy")) != CT_OK)
+        return st;
     return set_array(f, m, e.usize, e.method == 8 ? 0 : e.data_off);
 }
 

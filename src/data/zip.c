@@ -357,3 +357,48 @@ ct_status ct_zip_find_fd(int fd, uint64_t fsize, const char *name, ct_zip_entry 
     zsrc s = {NULL, fd, fsize};
     return zip_find(&s, name, e, what);
 }
+
+ct_status ct_zip_extract(const uint8_t *buf, const ct_zip_entry *e, uint8_t *out,
+                         const uint8_t **data, const char *what, const char *name)
+{
+    const uint8_t *m = buf + e->data_off;
+    uint64_t in_done = 0;
+    if (e->method == 8) {
+        z_stream z;
+        memset(&z, 0, sizeof z);
+        if (inflateInit2(&z, -15) != Z_OK)
+            return ct_fail(NULL, CT_ENOMEM, "%s: cannot start inflate", what);
+        uint64_t out_done = 0;
+        int r = Z_OK;
+        while (r == Z_OK) {
+            uInt ai = (uInt)(e->csize - in_done > (1u << 30) ? (1u << 30) : e->csize - in_done);
+            uInt ao = (uInt)(e->usize + 1 - out_done > (1u << 30) ? (1u << 30)
+                                                                 : e->usize + 1 - out_done);
+            z.next_in = (Bytef *)(m + in_done);
+            z.avail_in = ai;
+            z.next_out = out + out_done;
+            z.avail_out = ao;
+            r = inflate(&z, Z_NO_FLUSH);
+            in_done += ai - z.avail_in;
+            out_done += ao - z.avail_out;
+            if (r == Z_BUF_ERROR && (ai == 0 || ao == 0))
+                break;
+        }
+        inflateEnd(&z);
+        if (r != Z_STREAM_END || out_done != e->usize)
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: corrupt deflate data in %s", what,
+                           (unsigned long long)(e->data_off + in_done), name);
+        m = out;
+    }
+    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    for (uint64_t k = 0; k < e->usize; k += (1u << 30)) {
+        uInt n = (uInt)(e->usize - k > (1u << 30) ? (1u << 30) : e->usize - k);
+        crc = (uint32_t)crc32(crc, m + k, n);
+    }
+    if (crc != e->crc)
+        return ct_fail(NULL, CT_EFORMAT,
+                       "%s: offset %llu: CRC-32 mismatch in %s (stored %08x, computed %08x)", what,
+                       (unsigned long long)e->data_off, name, e->crc, crc);
+    *data = m;
+    return CT_OK;
+}
