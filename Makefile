@@ -42,10 +42,13 @@ test-fuzz: setup
 test-python: setup
 	@scripts/test-python.sh
 
-# The optimizer benchmark against torch.optim (docs/benchmarks/optim.{json,md,png});
+# The optimizer benchmark against torch.optim (docs/benchmarks/optim.{json,md,png}),
+# ctrain.optim from Python (python.{json,md}) and training throughput (train_results.md);
 # BENCH_ARGS=--quick for the under-a-minute version (written to build/bench-quick).
 bench: build
 	@"$$(scripts/setup-python.sh)/bin/python" bench/optim_bench.py --bin $(BUILD)/bench/ctrain_bench $(BENCH_ARGS)
+	@scripts/test-python.sh --install-only
+	@"$$(scripts/setup-python.sh)/bin/python" bench/python_bench.py $(BENCH_ARGS)
 	@"$$(scripts/setup-python.sh)/bin/python" bench/train_bench.py $(BUILD) 1 > docs/benchmarks/train_results.md
 	@cat docs/benchmarks/train_results.md
 

@@ -411,7 +411,8 @@ def write_markdown(doc, out_dir):
     L += lines_t
     L.append("| 8-bit-state AdamW >= 1.5x fp32; bf16 params with fp32 master >= 1.2x | "
              "not implemented (see Not done yet) | - |")
-    L.append("| Python-to-C overhead of one step | not measured (see Not done yet) | - |\n")
+    L.append("| Python-to-C overhead of one step | measured by bench/python_bench.py: "
+             "[python.md](python.md) (one C call; per-step cost against the tensor count) | - |\n")
 
     # Main table
     L.append("## All cases\n")
@@ -510,8 +511,6 @@ NOT_DONE = """## Not done yet
   accuracy test (final loss within 1% of fp32 on the demo task and a small MLP regression)
   and its >= 1.5x target (AdamW: 12 + 2 x 2 x 1 B + absmax = about 16.1 B/param, 1.7x). A
   block of 256 is 1/64 of a chunk, so the engine's chunking keeps the static split.
-- **Python-to-C overhead of one step**: to be measured once the Python package exists (it
-  is being built separately); the row belongs in the targets table.
 - **SIMD kernels for the remaining kinds**: rprop, lamb, lars (multi-pass with norms) and
   adafactor (row/column means) run their scalar kernels at every level; SGD, Adam, AdamW,
   Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam, ASGD and Lion have AVX2 and AVX-512
