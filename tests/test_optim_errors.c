@@ -441,6 +441,7 @@ static void check_indices(env *e)
     REFUSE(e, ct_optim_zero_grad(NULL), CT_EINVAL, "optimizer is NULL", 0);
     REFUSE(e, ct_optim_set_threads(e->o, 0), CT_EINVAL, "threads=0", 1);
     REFUSE(e, ct_optim_set_threads(NULL, 2), CT_EINVAL, "optimizer is NULL", 0);
+    REFUSE(e, ct_optim_set_serial_below(NULL, 0), CT_EINVAL, "optimizer is NULL", 0);
     REFUSE(e, ct_optim_set_nonfinite_policy(e->o, (ct_nonfinite_policy)7), CT_EINVAL, "policy 7",
            1);
     REFUSE(e, ct_optim_skipped_steps(e->o, NULL), CT_EINVAL, "NULL", 0);
@@ -589,6 +590,7 @@ static void check_nonfinite(const char *kind)
                     env_free(&e);
                     continue;
                 }
+                ct_optim_set_serial_below(e.o, 0);
                 ct_optim_set_threads(e.o, threads);
                 env_step(&e);
                 env_step(&e);
@@ -628,6 +630,7 @@ static void check_nonfinite(const char *kind)
                  * own parameter. Twin: the same with a finite gradient. */
                 env t;
                 env_make(&t, kind, NULL);
+                ct_optim_set_serial_below(t.o, 0);
                 ct_optim_set_threads(t.o, threads);
                 env_step(&t);
                 env_step(&t);

@@ -146,6 +146,8 @@ static int run(replay *r, int level, int threads, ct_optim **out)
     int n_scheds = 0;
     if (check(ct_optim_create(&o, opt_name, NULL), NULL, "ct_optim_create"))
         return 1;
+    /* every thread count takes part, however small the case */
+    fails += check(ct_optim_set_serial_below(o, 0), o, "set_serial_below");
     fails += check(ct_optim_set_threads(o, threads), o, "set_threads");
     fails += check(ct_optim_set_simd(o, level), o, "set_simd");
     if (la_meta) {

@@ -349,6 +349,7 @@ static void check_roundtrip(const char *kind, int la_k)
     env_make(&c, kind, &STD, la_k, alpha, NULL);
     copy_params(&b, &a);
     copy_params(&c, &a);
+    ct_optim_set_serial_below(c.o, 0);
     ct_optim_set_threads(c.o, 2);
     CHECK(ct_optim_load_mem(b.o, buf, len) == CT_OK, "load_mem: %s", ct_optim_errmsg(b.o));
     CHECK(ct_optim_load(c.o, path) == CT_OK, "load: %s", ct_optim_errmsg(c.o));

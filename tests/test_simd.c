@@ -128,7 +128,7 @@ static void run(const char *kind, const char *opts, const problem *pb, run_cfg c
         ps[t] = (ct_param){.data = r->data[t], .grad = r->grad[t], .numel = sizes[t],
                            .dtype = CT_F32};
     }
-    int st = ct_optim_add_group(o, ps, NT, NULL, NULL) || ct_optim_set_threads(o, c.threads) ||
+    int st = ct_optim_add_group(o, ps, NT, NULL, NULL) || (ct_optim_set_serial_below(o, 0) || ct_optim_set_threads(o, c.threads)) ||
              ct_optim_set_simd(o, c.level) || ct_optim_set_nonfinite_policy(o, c.policy) ||
              ct_optim_set_zero_grad_after_step(o, c.zero_after);
     if (!st && c.scale != 1.0 && !c.prescale)
@@ -298,7 +298,7 @@ static void test_nonfinite(void)
         ct_optim *o = NULL;
         ct_param prm = {.data = p, .grad = g, .numel = N, .dtype = CT_F32};
         CHECK(!ct_optim_create(&o, "adamw", NULL) && !ct_optim_add_group(o, &prm, 1, NULL, NULL) &&
-                  !ct_optim_set_simd(o, l) && !ct_optim_set_threads(o, 2),
+                  !ct_optim_set_simd(o, l) && !(ct_optim_set_serial_below(o, 0) || ct_optim_set_threads(o, 2)),
               "setup");
         size_t bad_at[] = {0, 7, 16, 16383, 16384, 33333, N - 1};
         for (size_t k = 0; k < sizeof bad_at / sizeof *bad_at; k++) {

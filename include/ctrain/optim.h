@@ -180,6 +180,12 @@ ct_status ct_optim_set_grad_scale(ct_optim *opt, double scale);
  * skipped for a non-finite gradient writes nothing, gradients included. */
 ct_status ct_optim_set_zero_grad_after_step(ct_optim *opt, int on);
 
+/* A step over fewer than `elements` parameter elements in all runs on the
+ * calling thread alone, since waking the other threads would cost more than
+ * they save (default 65536; 0 always uses every thread). Results do not
+ * depend on it. */
+ct_status ct_optim_set_serial_below(ct_optim *opt, size_t elements);
+
 ct_status ct_optim_set_nonfinite_policy(ct_optim *opt, ct_nonfinite_policy policy);
 /* Steps skipped so far under CT_NONFINITE_SKIP. */
 ct_status ct_optim_skipped_steps(const ct_optim *opt, uint64_t *count);

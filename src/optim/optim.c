@@ -71,6 +71,7 @@ ct_status ct_optim_create(ct_optim **out, const char *name, const char *options)
         return ct_fail(NULL, CT_ENOMEM, "out of memory creating optimizer '%s'", name);
     o->kind = k;
     o->threads = 1;
+    o->serial_below = 65536;
     o->policy = CT_NONFINITE_ERROR;
     o->grad_scale = 1.0;
     ct_opts_defaults(k->opts, k->n_opts, o->defaults);
@@ -187,6 +188,10 @@ static ct_status rebuild_chunks(ct_optim *o)
     free(o->chunks);
     o->chunks = c;
     o->n_chunks = n;
+    o->n_elements = 0;
+    for (size_t g = 0; g < o->n_groups; g++)
+        for (size_t i = 0; i < o->groups[g].n; i++)
+            o->n_elements += o->groups[g].slots[i].p.numel;
     return CT_OK;
 }
 
@@ -658,12 +663,29 @@ static void lookahead_sync(ct_optim *o)
     }
 }
 
+/* The team for a step: none (the calling thread alone) below serial_below
+ * elements, where waking the workers costs more than they save (tens of
+ * microseconds against a few). Which thread runs a chunk never changes its
+ * result. */
+static ct_pool *step_pool(const ct_optim *o)
+{
+    return o->n_elements < o->serial_below ? NULL : o->pool;
+}
+
+ct_status ct_optim_set_serial_below(ct_optim *o, size_t elements)
+{
+    if (!o)
+        return ct_fail(NULL, CT_EINVAL, "ct_optim_set_serial_below: optimizer is NULL");
+    o->serial_below = elements;
+    return CT_OK;
+}
+
 ct_status ct_optim_step(ct_optim *o)
 {
     if (!o)
         return ct_fail(NULL, CT_EINVAL, "ct_optim_step: optimizer is NULL");
     if (o->policy != CT_NONFINITE_NONE) {
-        ct_pool_run(o->pool, run_nonfinite_check, o);
+        ct_pool_run(step_pool(o), run_nonfinite_check, o);
         for (size_t c = 0; c < o->n_chunks; c++)
             if (o->chunks[c].bad != SIZE_MAX) {
                 if (o->policy == CT_NONFINITE_SKIP) {
@@ -696,12 +718,12 @@ ct_status ct_optim_step(ct_optim *o)
                 k->prepare(o->groups[g].hp, s);
         }
     if (!k->kernel) {
-        ct_pool_run(o->pool, run_whole, o);
+        ct_pool_run(step_pool(o), run_whole, o);
     } else {
         o->kfn = o->simd > 0 && k->simd[o->simd - 1] ? k->simd[o->simd - 1] : k->kernel;
         for (int ph = 0; ph < k->n_phases; ph++) {
             o->phase = ph;
-            ct_pool_run(o->pool, run_phase, o);
+            ct_pool_run(step_pool(o), run_phase, o);
             if (!k->combine)
                 continue;
             for (size_t g = 0; g < o->n_groups; g++)

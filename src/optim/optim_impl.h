@@ -133,6 +133,8 @@ struct ct_optim {
     size_t n_params;
     ct_chunk *chunks;
     size_t n_chunks;
+    size_t n_elements;   /* of every parameter */
+    size_t serial_below; /* steps of fewer elements run on the caller alone */
     int threads;
     ct_pool *pool;
     ct_nonfinite_policy policy;
