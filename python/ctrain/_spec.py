@@ -13,6 +13,12 @@ def _is_tensor(x):
     return type(x).__module__.startswith("torch") and hasattr(x, "numel")
 
 
+def _nonneg(label, value):
+    """torch.optim's check and message for an option that must be >= 0."""
+    if not 0.0 <= value:
+        raise ValueError(f"Invalid {label} value: {value}")
+
+
 def _lr_check(lr):
     if _is_tensor(lr) and lr.numel() != 1:
         raise ValueError("Tensor lr must be 1-element")
@@ -112,11 +118,9 @@ def _adam_checks(lr, betas, eps, weight_decay, foreach, capturable):
             raise ValueError("Tensor lr must be 1-element")
     if not 0.0 <= lr:
         raise ValueError(f"Invalid learning rate: {lr}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    _nonneg("epsilon", eps)
     _betas_check(betas)
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _nonneg("weight_decay", weight_decay)
     if not ((isinstance(betas[0], float) and isinstance(betas[1], float))
             or (_is_tensor(betas[0]) and _is_tensor(betas[1]))):
         raise ValueError("betas must be either both floats or both Tensors")
@@ -159,14 +163,10 @@ def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=Fals
 def adagrad(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
             foreach=None, *, maximize=False, differentiable=False, fused=None):
     _lr_check(lr)
-    if not 0.0 <= lr_decay:
-        raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-    if not 0.0 <= initial_accumulator_value:
-        raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    _nonneg("lr_decay", lr_decay)
+    _nonneg("weight_decay", weight_decay)
+    _nonneg("initial_accumulator_value", initial_accumulator_value)
+    _nonneg("epsilon", eps)
     d = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
              initial_accumulator_value=initial_accumulator_value, foreach=foreach,
              maximize=maximize, differentiable=differentiable, fused=fused)
@@ -182,14 +182,10 @@ def adagrad(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, ep
 def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
             capturable=False, foreach=None, maximize=False, differentiable=False):
     _lr_check(lr)
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
-    if not 0.0 <= momentum:
-        raise ValueError(f"Invalid momentum value: {momentum}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-    if not 0.0 <= alpha:
-        raise ValueError(f"Invalid alpha value: {alpha}")
+    _nonneg("epsilon", eps)
+    _nonneg("momentum", momentum)
+    _nonneg("weight_decay", weight_decay)
+    _nonneg("alpha", alpha)
     _unsupported_flags("RMSprop", capturable, differentiable)
     return dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                 weight_decay=weight_decay, capturable=capturable, foreach=foreach,
@@ -201,10 +197,8 @@ def adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, captura
     _lr_check(lr)
     if not 0.0 <= rho <= 1.0:
         raise ValueError(f"Invalid rho value: {rho}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _nonneg("epsilon", eps)
+    _nonneg("weight_decay", weight_decay)
     _unsupported_flags("Adadelta", capturable, differentiable)
     return dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
                 capturable=capturable, foreach=foreach, differentiable=differentiable)
@@ -213,11 +207,9 @@ def adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, captura
 def adamax(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *,
            maximize=False, differentiable=False, capturable=False):
     _lr_check(lr)
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    _nonneg("epsilon", eps)
     _betas_check(betas)
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _nonneg("weight_decay", weight_decay)
     _unsupported_flags("Adamax", capturable, differentiable)
     return dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
                 maximize=maximize, differentiable=differentiable, capturable=capturable)
@@ -227,13 +219,10 @@ def nadam(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=
           decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
           differentiable=False):
     _lr_check(lr)
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    _nonneg("epsilon", eps)
     _betas_check(betas)
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-    if not 0.0 <= momentum_decay:
-        raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+    _nonneg("weight_decay", weight_decay)
+    _nonneg("momentum_decay", momentum_decay)
     _unsupported_flags("NAdam", capturable, differentiable)
     return dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                 momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
@@ -244,11 +233,9 @@ def nadam(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=
 def radam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
           *, foreach=None, maximize=False, capturable=False, differentiable=False):
     _lr_check(lr)
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    _nonneg("epsilon", eps)
     _betas_check(betas)
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _nonneg("weight_decay", weight_decay)
     _unsupported_flags("RAdam", capturable, differentiable)
     return dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
                 foreach=foreach, capturable=capturable,
@@ -268,12 +255,9 @@ def rprop(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, capturable=False, 
 def asgd(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, foreach=None, maximize=False,
          differentiable=False, capturable=False):
     _lr_check(lr)
-    if not 0.0 <= lambd:
-        raise ValueError(f"Invalid lambd value: {lambd}")
-    if not 0.0 <= alpha:
-        raise ValueError(f"Invalid alpha value: {alpha}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _nonneg("lambd", lambd)
+    _nonneg("alpha", alpha)
+    _nonneg("weight_decay", weight_decay)
     _unsupported_flags("ASGD", capturable, differentiable)
     return dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
                 foreach=foreach, maximize=maximize, differentiable=differentiable,
@@ -287,10 +271,8 @@ def lamb(lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0, weight_decouple=True, fi
          grad_averaging=True, max_grad_norm=1.0, adam=False, eps=1e-6, *, maximize=False):
     _lr_check(lr)
     _betas_check(betas)
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    _nonneg("weight_decay", weight_decay)
+    _nonneg("epsilon", eps)
     return dict(lr=lr, betas=betas, weight_decay=weight_decay, weight_decouple=weight_decouple,
                 fixed_decay=fixed_decay, grad_averaging=grad_averaging,
                 max_grad_norm=max_grad_norm, adam=adam, eps=eps, maximize=maximize)
@@ -299,14 +281,12 @@ def lamb(lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0, weight_decouple=True, fi
 def lars(lr=1e-3, weight_decay=0.0, momentum=0.9, dampening=0.0, trust_coefficient=1e-3,
          nesterov=False, *, maximize=False):
     _lr_check(lr)
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _nonneg("weight_decay", weight_decay)
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"Invalid momentum value: {momentum}")
     if not 0.0 <= dampening < 1.0:
         raise ValueError(f"Invalid dampening value: {dampening}")
-    if not 0.0 <= trust_coefficient:
-        raise ValueError(f"Invalid trust_coefficient value: {trust_coefficient}")
+    _nonneg("trust_coefficient", trust_coefficient)
     return dict(lr=lr, weight_decay=weight_decay, momentum=momentum, dampening=dampening,
                 trust_coefficient=trust_coefficient, nesterov=nesterov, maximize=maximize)
 
@@ -315,8 +295,7 @@ def lion(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, weight_decouple=True, fix
          *, maximize=False):
     _lr_check(lr)
     _betas_check(betas)
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _nonneg("weight_decay", weight_decay)
     return dict(lr=lr, betas=betas, weight_decay=weight_decay, weight_decouple=weight_decouple,
                 fixed_decay=fixed_decay, maximize=maximize)
 
@@ -330,8 +309,7 @@ def adafactor(lr=1e-3, betas=(0.9, 0.999), decay_rate=-0.8, weight_decay=0.0,
         raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
     if not 0.0 <= betas[1] < 1.0:
         raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _nonneg("weight_decay", weight_decay)
     if _dtype_name(momentum_dtype) not in ("bfloat16", "float32"):
         raise ValueError(f"Invalid momentum_dtype: {momentum_dtype} (bfloat16 or float32)")
     return dict(lr=lr, betas=betas, decay_rate=decay_rate, weight_decay=weight_decay,
