@@ -11,6 +11,7 @@
 #ifndef CT_SIMD_LEVEL
 #include <math.h>
 
+#include "aten_reduce.h"
 #include "optim_impl.h"
 
 enum { LR, BETAS, BETA2, EPS, WD, MAXIMIZE };
@@ -37,13 +38,6 @@ static void prepare(const double *hp, ct_slot *s)
     s->scal[S_NEG_CLR] = -(hp[LR] / (1 - pow(hp[BETAS], (double)s->step)));
 }
 
-/* ATen's lerp: self + w (end - self) for |w| < 0.5, else
- * end - (1 - w) (end - self), each one fused multiply-add. */
-static inline float lerp(float self, float end, float w, float one_minus_w)
-{
-    return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
-}
-
 static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
                                size_t e, double *red)
 {
@@ -51,14 +45,14 @@ static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, si
     float *p = ct_pf(s), *m = s->state[0], *u = s->state[1];
     const float *gr = ct_gf(s);
     const float wd = (float)hp[WD], eps = (float)hp[EPS], b2 = (float)hp[BETA2];
-    const float w1 = (float)(1 - hp[BETAS]), one_minus_w1 = 1.0f - w1;
+    const float w1 = (float)(1 - hp[BETAS]);
     const float neg_clr = (float)s->scal[S_NEG_CLR];
     const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
     for (size_t i = b; i < e; i++) {
         float g = maximize ? -gr[i] : gr[i];
         if (has_wd)
             g = fmaf(wd, p[i], g);
-        m[i] = lerp(m[i], g, w1, one_minus_w1);
+        m[i] = ct_aten_lerpf(m[i], g, w1);
         float a = u[i] * b2, c = fabsf(g) + eps;
         u[i] = (a > c || isnan(a)) ? a : c; /* torch.maximum propagates NaN */
         p[i] = p[i] + neg_clr * m[i] / u[i];

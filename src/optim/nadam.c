@@ -17,6 +17,7 @@
 #ifndef CT_SIMD_LEVEL
 #include <math.h>
 
+#include "aten_reduce.h"
 #include "optim_impl.h"
 
 enum { LR, BETAS, BETA2, EPS, WD, MOMENTUM_DECAY, DECOUPLED, MAXIMIZE };
@@ -63,13 +64,6 @@ static void prepare(const double *hp, ct_slot *s)
     s->scal[S_VAL_M] = (-lr * mu_next) / (1.0 - mp * mu_next);
 }
 
-/* ATen's lerp: self + w (end - self) for |w| < 0.5, else
- * end - (1 - w) (end - self), each one fused multiply-add. */
-static inline float lerp(float self, float end, float w, float one_minus_w)
-{
-    return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
-}
-
 static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
                                size_t e, double *red)
 {
@@ -77,7 +71,7 @@ static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, si
     float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
     const float *gr = ct_gf(s);
     const float wd = (float)hp[WD], eps = (float)hp[EPS], b2 = (float)hp[BETA2];
-    const float w1 = (float)(1 - hp[BETAS]), one_minus_w1 = 1.0f - w1;
+    const float w1 = (float)(1 - hp[BETAS]);
     const float w2 = (float)(1 - hp[BETA2]), bc2 = (float)s->scal[S_BC2];
     const float decay = (float)s->scal[S_DECAY];
     const float val_g = (float)s->scal[S_VAL_G], val_m = (float)s->scal[S_VAL_M];
@@ -91,7 +85,7 @@ static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, si
             else
                 g = fmaf(wd, p[i], g);
         }
-        m[i] = lerp(m[i], g, w1, one_minus_w1);
+        m[i] = ct_aten_lerpf(m[i], g, w1);
         v[i] = fmaf(w2 * g, g, v[i] * b2);
         float denom = sqrtf(v[i] / bc2) + eps;
         p[i] = p[i] + val_g * g / denom;

@@ -9,6 +9,7 @@
 #include "../core/cpu.h"
 #include "../core/pool.h"
 #include "../io/safetensors.h"
+#include "aten_reduce.h"
 #include "optim_impl.h"
 
 int ct_hp_slot(const ct_optim_kind *k, const char *name)
@@ -654,11 +655,8 @@ static void lookahead_sync(ct_optim *o)
             if (!s->p.grad)
                 continue;
             float *p = ct_pf(s), *slow = s->state[s->n_state - 1];
-            for (size_t j = 0; j < s->p.numel; j++) {
-                float d = slow[j] - p[j];
-                p[j] = fabsf(w) < 0.5f ? fmaf(w, d, p[j]) : fmaf(w - 1.0f, d, slow[j]);
-                slow[j] = p[j];
-            }
+            for (size_t j = 0; j < s->p.numel; j++)
+                slow[j] = p[j] = ct_aten_lerpf(p[j], slow[j], w);
         }
     }
 }

@@ -14,6 +14,7 @@
 #ifndef CT_SIMD_LEVEL
 #include <math.h>
 
+#include "aten_reduce.h"
 #include "optim_impl.h"
 
 enum { LR, ALPHA, EPS, WD, MOMENTUM, CENTERED, MAXIMIZE };
@@ -39,13 +40,6 @@ static int layout(const double *hp, const ct_param *p, ct_state_desc *out)
     return n;
 }
 
-/* ATen's lerp: self + w (end - self) for |w| < 0.5, else
- * end - (1 - w) (end - self), each one fused multiply-add. */
-static inline float lerp(float self, float end, float w, float one_minus_w)
-{
-    return fabsf(w) < 0.5f ? fmaf(w, end - self, self) : fmaf(-one_minus_w, end - self, end);
-}
-
 static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
                                size_t e, double *red)
 {
@@ -56,7 +50,7 @@ static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, si
     float *ga = centered ? s->state[has_mom ? 2 : 1] : NULL;
     const float *gr = ct_gf(s);
     const float wd = (float)hp[WD], eps = (float)hp[EPS], alpha = (float)hp[ALPHA];
-    const float w = (float)(1 - hp[ALPHA]), one_minus_w = 1.0f - w;
+    const float w = (float)(1 - hp[ALPHA]);
     const float mom = (float)hp[MOMENTUM], neg_lr = (float)-hp[LR];
     const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
     for (size_t i = b; i < e; i++) {
@@ -66,7 +60,7 @@ static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, si
         sq[i] = fmaf(w * g, g, sq[i] * alpha);
         float avg;
         if (ga) {
-            ga[i] = lerp(ga[i], g, w, one_minus_w);
+            ga[i] = ct_aten_lerpf(ga[i], g, w);
             avg = sqrtf(fmaf(-ga[i], ga[i], sq[i]));
         } else {
             avg = sqrtf(sq[i]);
