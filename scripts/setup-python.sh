@@ -15,6 +15,6 @@ if [ -f "$venv/.ctrain-lock" ] && [ "$(cat "$venv/.ctrain-lock")" = "$want" ]; t
 fi
 echo "setup: installing Python packages into $venv (once per machine)" >&2
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --upgrade-strategy only-if-needed -r "$lock" >&2
+"$venv/bin/python" -m pip install -q --no-deps -r "$lock" >&2
 echo "$want" > "$venv/.ctrain-lock"
 echo "$venv"
