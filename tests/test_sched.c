@@ -542,6 +542,54 @@ static int close12(double a, double b)
     return r <= 1e-12;
 }
 
+/* Checkpoints mid-run: saves the optimizer (ct_optim_save_mem) and every
+ * schedule's state, rebuilds both from scratch as a resumed program does
+ * (a new optimizer, new schedules with the same options, then the saved
+ * states), and continues with those: the replay then checks the rest of
+ * torch's trajectory. */
+static int resume(const char *path, ct_optim **o, ct_sched **s, int ns, const cJSON *js,
+                  const cJSON *groups, float (*data)[4], float (*grad)[4])
+{
+    void *ostate = NULL;
+    size_t olen = 0, n[MAX_SCHEDS] = {0};
+    double *st[MAX_SCHEDS] = {0};
+    int ok = ct_optim_save_mem(*o, &ostate, &olen) == CT_OK;
+    for (int k = 0; k < ns && ok; k++) {
+        ok = ct_sched_state_size(s[k], &n[k]) == CT_OK && (st[k] = malloc(n[k] * sizeof *st[k])) &&
+             ct_sched_get_state(s[k], st[k], n[k]) == CT_OK;
+        /* a state of the wrong length is refused */
+        ok = ok && ct_sched_set_state(s[k], st[k], n[k] - 1) == CT_EMISMATCH;
+    }
+    const char *kind = ct_optim_name(*o);
+    ct_optim *o2 = NULL;
+    ok = ok && ct_optim_create(&o2, kind, NULL) == CT_OK;
+    for (int g = 0; ok && g < cJSON_GetArraySize(groups); g++) {
+        ct_param p = {.data = data[g], .grad = grad[g], .numel = 4, .dtype = CT_F32};
+        ok = ct_optim_add_group(o2, &p, 1, cJSON_GetArrayItem(groups, g)->valuestring,
+                                NULL) == CT_OK;
+    }
+    ct_sched *s2[MAX_SCHEDS] = {0};
+    ok = ok && make_scheds(o2, js, s2) == ns && ct_optim_load_mem(o2, ostate, olen) == CT_OK;
+    for (int k = 0; k < ns && ok; k++)
+        ok = ct_sched_set_state(s2[k], st[k], n[k]) == CT_OK;
+    if (!ok)
+        fprintf(stderr, "%s: resuming from a checkpoint failed: %s\n", path, ct_errmsg());
+    for (int k = 0; k < ns; k++) {
+        ct_sched_destroy(ok ? s[k] : s2[k]);
+        if (ok)
+            s[k] = s2[k];
+        free(st[k]);
+    }
+    if (ok) {
+        ct_optim_destroy(*o);
+        *o = o2;
+    } else {
+        ct_optim_destroy(o2);
+    }
+    ct_free(ostate);
+    return ok;
+}
+
 static void replay(const char *path)
 {
     ct_st_file file;
@@ -581,6 +629,8 @@ static void replay(const char *path)
                     v.lr[g], lr0[g]);
     }
     for (int t = 0; t < steps && !bad; t++) {
+        if (t == steps / 2 && !resume(path, &o, s, ns, js, groups, data, grad))
+            bad++;
         for (int k = 0; k < ns; k++) {
             ct_status st = met ? ct_sched_step_metric(s[k], ((const double *)met->data)[t])
                                : ct_sched_step(s[k]);

@@ -38,7 +38,7 @@ typedef struct ct_optim ct_optim;
 
 /* Element types of parameters and gradients. Only CT_F32 is supported by
  * this version; others are refused with CT_EUNSUPPORTED. */
-typedef enum ct_dtype { CT_F32 = 0, CT_BF16 = 1, CT_F16 = 2 } ct_dtype;
+typedef enum ct_dtype { CT_F32 = 0, CT_BF16 = 1, CT_F16 = 2, CT_F64 = 3 } ct_dtype;
 
 /* One parameter tensor: a contiguous run of numel elements. */
 typedef struct ct_param {
@@ -196,6 +196,11 @@ ct_status ct_optim_skipped_steps(const ct_optim *opt, uint64_t *count);
  * reset to them. k >= 1, alpha in [0, 1]. Must be called before any
  * parameter is added. */
 ct_status ct_optim_enable_lookahead(ct_optim *opt, int k, double alpha);
+/* Lookahead's counter of a group: steps since its last sync, in [0, k-1]
+ * (pytorch-optimizer keeps it as the group's 'counter'). Setting it needs
+ * lookahead enabled; CT_EINVAL outside [0, k-1]. */
+ct_status ct_optim_get_lookahead_counter(const ct_optim *opt, size_t group, int64_t *counter);
+ct_status ct_optim_set_lookahead_counter(ct_optim *opt, size_t group, int64_t counter);
 
 /* State introspection, for front ends that expose state as tensors sharing
  * memory with the engine. Buffers are named as in torch.optim ("exp_avg",

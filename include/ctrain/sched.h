@@ -72,6 +72,19 @@ ct_status ct_sched_last_lr(const ct_sched *s, size_t group, double *lr);
 /* Steps taken so far (torch's last_epoch). */
 ct_status ct_sched_last_epoch(const ct_sched *s, int64_t *epoch);
 
+/* The schedule's mutable state as n doubles, for checkpoints: its counters
+ * (last_epoch, ...), ReduceLROnPlateau's best and counts, each group's base
+ * and last lr and the keys schedules keep in the optimizer's groups (as
+ * torch's initial_lr), and, for a sequential schedule, its children's.
+ * Options are not part of it: as with torch's schedulers, create the
+ * schedule with the same options (after loading the optimizer's state),
+ * then set the state. ct_sched_state_size gives n. A state saved by a
+ * schedule of another kind, group count or structure is refused with
+ * CT_EMISMATCH and nothing changes. */
+ct_status ct_sched_state_size(const ct_sched *s, size_t *n);
+ct_status ct_sched_get_state(const ct_sched *s, double *state, size_t n);
+ct_status ct_sched_set_state(ct_sched *s, const double *state, size_t n);
+
 const char *ct_sched_errmsg(const ct_sched *s);
 void ct_sched_destroy(ct_sched *s);
 

@@ -92,6 +92,8 @@ def _load():
         "ct_optim_set_threads": ([P, I], I),
         "ct_optim_set_nonfinite_policy": ([P, I], I),
         "ct_optim_enable_lookahead": ([P, I, D], I),
+        "ct_optim_get_lookahead_counter": ([P, S, ctypes.POINTER(ctypes.c_int64)], I),
+        "ct_optim_set_lookahead_counter": ([P, S, ctypes.c_int64], I),
         "ct_optim_state_count": ([P, S, S, ctypes.POINTER(S)], I),
         "ct_optim_state_buffer": (
             [
@@ -108,6 +110,11 @@ def _load():
         "ct_optim_get_step": ([P, S, S, ctypes.POINTER(ctypes.c_int64)], I),
         "ct_optim_set_step": ([P, S, S, ctypes.c_int64], I),
         "ct_sched_create": ([ctypes.POINTER(P), P, ctypes.c_char_p, ctypes.c_char_p], I),
+        "ct_sched_create_sequential": (
+            [ctypes.POINTER(P), P, ctypes.POINTER(P), S, ctypes.POINTER(ctypes.c_int64)], I),
+        "ct_sched_state_size": ([P, ctypes.POINTER(S)], I),
+        "ct_sched_get_state": ([P, ctypes.POINTER(D), S], I),
+        "ct_sched_set_state": ([P, ctypes.POINTER(D), S], I),
         "ct_sched_step": ([P], I),
         "ct_sched_step_metric": ([P, D], I),
         "ct_sched_last_lr": ([P, S, ctypes.POINTER(D)], I),
@@ -265,6 +272,14 @@ class Engine:
     def set_step(self, g, i, step):
         self._check(lib.ct_optim_set_step(self.h, g, i, int(step)))
 
+    def get_lookahead_counter(self, g):
+        v = ctypes.c_int64()
+        self._check(lib.ct_optim_get_lookahead_counter(self.h, g, ctypes.byref(v)))
+        return v.value
+
+    def set_lookahead_counter(self, g, counter):
+        self._check(lib.ct_optim_set_lookahead_counter(self.h, g, int(counter)))
+
 
 class Sched:
     """One ct_sched handle on an Engine (kept alive as long as the schedule)."""
@@ -275,6 +290,34 @@ class Sched:
         if st:
             raise ValueError("ctrain: %s" % lib.ct_errmsg().decode())
         self.h, self.engine = h, engine
+
+    @classmethod
+    def sequential(cls, engine, children, milestones):
+        """SequentialLR over children (Sched objects), which it takes over:
+        from then on they belong to the C sequential schedule, also when
+        creating it fails (the C call destroys them then)."""
+        hs = (ctypes.c_void_p * len(children))(*[c.h for c in children])
+        ms = (ctypes.c_int64 * max(len(milestones), 1))(*[int(m) for m in milestones])
+        for c in children:
+            c.h = None
+        h = ctypes.c_void_p()
+        st = lib.ct_sched_create_sequential(ctypes.byref(h), engine.h, hs, len(children), ms)
+        if st:
+            raise ValueError("ctrain: %s" % lib.ct_errmsg().decode())
+        self = cls.__new__(cls)
+        self.h, self.engine = h, engine
+        return self
+
+    def get_state(self):
+        n = ctypes.c_size_t()
+        self._check(lib.ct_sched_state_size(self.h, ctypes.byref(n)))
+        buf = (ctypes.c_double * n.value)()
+        self._check(lib.ct_sched_get_state(self.h, buf, n.value))
+        return list(buf)
+
+    def set_state(self, values):
+        buf = (ctypes.c_double * len(values))(*[float(v) for v in values])
+        self._check(lib.ct_sched_set_state(self.h, buf, len(values)))
 
     def __del__(self):
         h = getattr(self, "h", None)

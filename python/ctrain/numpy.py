@@ -21,6 +21,7 @@ from . import _lib, _spec
 __all__ = [
     "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
     "OneCycleLR", "LinearLR", "ConstantLR", "PolynomialLR", "CyclicLR", "ReduceLROnPlateau",
+    "SequentialLR", "ChainedScheduler",
     "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam",
     "Rprop", "ASGD", "LAMB", "LARS", "Lion", "Adafactor",
 ]
@@ -172,28 +173,33 @@ class _NumpyOptimizer:
                 len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
             raise ValueError("loaded state dict has a different number of parameter groups or "
                              "parameters")
-        for gi, (g, src) in enumerate(zip(self.param_groups, groups)):
-            for key, v in src.items():
-                if key != "params":
-                    g[key] = v
-        # a fresh engine with the loaded options, then the state copied in
-        old = self._engine
-        self._engine = _lib.Engine(self._spec.kind)
+        new_groups = [dict(g, **{k: v for k, v in src.items() if k != "params"})
+                      for g, src in zip(self.param_groups, groups)]
+        # The loaded options are checked on a scratch engine first, so bad
+        # ones change nothing; then they go to this engine, which keeps its
+        # identity (schedules created on this optimizer stay attached).
+        scratch = _lib.Engine(self._spec.kind)
+        texts = [self._spec.option_text(g) for g in new_groups]
         try:
-            for g in self.param_groups:
-                self._engine.add_group([(_addr(p), p.size, p.shape) for p in g["params"]],
-                                       self._spec.option_text(g))
-        except BaseException:
-            self._engine = old
-            raise
+            for g, text in zip(new_groups, texts):
+                scratch.add_group([(_addr(p), p.size, p.shape) for p in g["params"]], text)
+        except _lib.CtrainError as e:
+            raise ValueError(str(e)) from None
+        for gi, (g, ng) in enumerate(zip(self.param_groups, new_groups)):
+            self._engine.set_options(gi, texts[gi])
+            g.update({k: v for k, v in ng.items() if k != "params"})
         self._synced = [{k: copy.copy(g[k]) for k in self._spec.keys} for g in self.param_groups]
-        for k, st in sd["state"].items():
-            g, i = self._where[int(k)]
+        for k in range(len(self._flat)):
+            g, i = self._where[k]
+            st = sd["state"].get(k, sd["state"].get(str(k)))
             for name, buf in self._engine.state_buffers(g, i):
-                if name in st:
-                    np.frombuffer(buf, dtype=np.float32)[:] = np.asarray(
-                        st[name], dtype=np.float32).reshape(-1)
-            self._engine.set_step(g, i, int(st["step"]) if "step" in st else 1)
+                dst = np.frombuffer(buf, dtype=np.float32)
+                if st is not None and name in st:
+                    dst[:] = np.asarray(st[name], dtype=np.float32).reshape(-1)
+                else:
+                    dst[:] = 0
+            self._engine.set_step(g, i, 0 if st is None else
+                                  int(st["step"]) if "step" in st else 1)
 
 
 def _make(spec):
@@ -271,6 +277,8 @@ class _Schedule:
                     opt._synced[gi][key] = copy.copy(g[key])
 
     def step(self, metric=None):
+        if self._s.h is None:
+            raise RuntimeError(f"{type(self).__name__} belongs to a SequentialLR: step that one")
         self.optimizer._sync()
         self._s.step(metric)
         self._pull()
@@ -281,6 +289,100 @@ class _Schedule:
     @property
     def last_epoch(self):
         return self._s.last_epoch()
+
+    def state_dict(self):
+        """The schedule's counters and per-group values (not its options:
+        as with torch, create the schedule with the same arguments, after
+        the optimizer's load_state_dict, then load this)."""
+        return {"kind": type(self).__name__, "state": self._s.get_state()}
+
+    def load_state_dict(self, state_dict):
+        if state_dict.get("kind") != type(self).__name__:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is of a "
+                             f"{state_dict.get('kind')!r} schedule")
+        self.optimizer._sync()  # the lrs a loaded optimizer state brought
+        self._s.set_state(state_dict["state"])
+        self._pull()
+
+
+class SequentialLR(_Schedule):
+    """torch.optim.lr_scheduler.SequentialLR: schedulers[0] until
+    milestones[0], then schedulers[1], ... It takes the schedulers over
+    (step this one, not them)."""
+
+    def __init__(self, optimizer, schedulers, milestones):
+        if not isinstance(optimizer, _NumpyOptimizer):
+            raise TypeError(f"SequentialLR schedules a ctrain.numpy optimizer, got "
+                            f"{type(optimizer).__name__}")
+        schedulers, milestones = list(schedulers), list(milestones)
+        if not schedulers:
+            raise ValueError("SequentialLR expects at least one scheduler")
+        for i, s in enumerate(schedulers):
+            if not isinstance(s, _Schedule) or isinstance(s, SequentialLR):
+                raise TypeError(f"SequentialLR: scheduler at index {i} is a "
+                                f"{type(s).__name__}, expected a ctrain.numpy schedule")
+            if s.optimizer is not optimizer:
+                raise ValueError("SequentialLR expects all schedulers to belong to the same "
+                                 f"optimizer, but got scheduler {type(s).__name__} at index {i} "
+                                 "to be different than the optimizer passed in.")
+            if s._s.h is None:
+                raise ValueError(f"SequentialLR: scheduler at index {i} already belongs to a "
+                                 "SequentialLR")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError("SequentialLR expects number of schedulers provided to be one more "
+                             "than the number of milestone points, but got number of schedulers "
+                             f"{len(schedulers)} and the number of milestones to be equal to "
+                             f"{len(milestones)}")
+        optimizer._sync()
+        self.optimizer = optimizer
+        self._schedulers = schedulers
+        self._s = _lib.Sched.sequential(optimizer._engine, [s._s for s in schedulers],
+                                        milestones)
+        self._pull()
+
+
+class ChainedScheduler:
+    """torch.optim.lr_scheduler.ChainedScheduler: step() steps every
+    schedule in turn, each from the lrs the previous one left (several
+    schedules on one optimizer compose this way in the C engine)."""
+
+    def __init__(self, schedulers, optimizer=None):
+        schedulers = list(schedulers)
+        if not schedulers:
+            raise ValueError("ChainedScheduler expects at least one scheduler to be chained, "
+                             "but got no scheduler.")
+        optimizer = optimizer if optimizer is not None else schedulers[0].optimizer
+        for i, s in enumerate(schedulers):
+            if not isinstance(s, _Schedule):
+                raise TypeError(f"ChainedScheduler: scheduler at index {i} is a "
+                                f"{type(s).__name__}, expected a ctrain.numpy schedule")
+            if s.optimizer is not optimizer:
+                raise ValueError("ChainedScheduler expects all schedulers to belong to the same "
+                                 f"optimizer, but got scheduler {type(s).__name__} at index {i} "
+                                 "to be different than the optimizer passed in.")
+            if isinstance(s, ReduceLROnPlateau):
+                raise ValueError("ChainedScheduler: ReduceLROnPlateau steps with a metric and "
+                                 "cannot be chained")
+        self.optimizer = optimizer
+        self._schedules = schedulers
+
+    def step(self):
+        for s in self._schedules:
+            s.step()
+
+    def get_last_lr(self):
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self):
+        return {"_schedulers": [s.state_dict() for s in self._schedules]}
+
+    def load_state_dict(self, state_dict):
+        states = state_dict["_schedulers"]
+        if len(states) != len(self._schedules):
+            raise ValueError(f"ChainedScheduler.load_state_dict: {len(states)} states for "
+                             f"{len(self._schedules)} schedulers")
+        for s, st in zip(self._schedules, states):
+            s.load_state_dict(st)
 
 
 def _sched(name, kind, args):

@@ -143,6 +143,8 @@ class _CtrainOptimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
         try:
             self._register(self.param_groups[-1])
+            if self._lookahead is not None:
+                self.param_groups[-1]["counter"] = 0
         except BaseException:
             del self.param_groups[n:]
             raise
@@ -226,8 +228,12 @@ class _CtrainOptimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        # A group saved by an older release may lack options added since
+        # (maximize, foreach, ...): torch's __setstate__ fills them with the
+        # constructor's defaults, not with this instance's, and so does ctrain.
+        base = self._spec.fn()
         for group in self.param_groups:
-            for k, v in self.defaults.items():
+            for k, v in base.items():
                 group.setdefault(k, v)
             if self._spec.kind == "adamw":
                 group["decoupled_weight_decay"] = True
@@ -242,6 +248,9 @@ class _CtrainOptimizer(torch.optim.Optimizer):
         self.state = collections.defaultdict(dict)
         for group in self.param_groups:
             self._register(group)
+        if self._lookahead is not None:
+            for gi, group in enumerate(self.param_groups):
+                self._engine.set_lookahead_counter(gi, group.setdefault("counter", 0))
         for k, p in enumerate(self._flat):
             src = old_state.get(p)
             if not src:
@@ -281,7 +290,20 @@ class _CtrainOptimizer(torch.optim.Optimizer):
             if not isinstance(key, torch.Tensor):
                 self.state[key] = v
 
+    def _save_lookahead_counters(self):
+        """Lookahead's steps since the last sync, per group, into the group's
+        'counter' (pytorch-optimizer's key), so a state dict, a pickle or a
+        deepcopy resumes the cycle where it was."""
+        if self._lookahead is not None:
+            for gi, group in enumerate(self.param_groups):
+                group["counter"] = self._engine.get_lookahead_counter(gi)
+
+    def state_dict(self):
+        self._save_lookahead_counters()
+        return super().state_dict()
+
     def __getstate__(self):
+        self._save_lookahead_counters()
         return {"defaults": self.defaults, "state": self.state,
                 "param_groups": self.param_groups, "_lookahead": self._lookahead}
 
@@ -353,3 +375,4 @@ def Lookahead(optimizer, k=5, alpha=0.5):
     optimizer._lookahead = (k, float(alpha))
     optimizer._rebuild()
     return optimizer
+

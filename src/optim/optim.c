@@ -526,6 +526,28 @@ ct_status ct_optim_enable_lookahead(ct_optim *o, int k, double alpha)
     return CT_OK;
 }
 
+ct_status ct_optim_get_lookahead_counter(const ct_optim *o, size_t g, int64_t *counter)
+{
+    CHECK_GROUP(o, g);
+    if (!counter)
+        return ct_fail((ct_err *)&o->err, CT_EINVAL, "%s: counter is NULL", __func__);
+    *counter = o->groups[g].la_counter;
+    return CT_OK;
+}
+
+ct_status ct_optim_set_lookahead_counter(ct_optim *o, size_t g, int64_t counter)
+{
+    CHECK_GROUP(o, g);
+    if (o->la_k <= 0)
+        return ct_fail(&o->err, CT_ESTATE, "lookahead is not enabled");
+    if (counter < 0 || counter >= o->la_k)
+        return ct_fail(&o->err, CT_EINVAL,
+                       "lookahead counter=%lld is invalid: must be in [0, k-1] = [0, %d]",
+                       (long long)counter, o->la_k - 1);
+    o->groups[g].la_counter = counter;
+    return CT_OK;
+}
+
 /* ---- state access ------------------------------------------------------ */
 
 ct_status ct_optim_state_count(const ct_optim *o, size_t g, size_t i, size_t *count)

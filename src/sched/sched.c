@@ -636,6 +636,129 @@ ct_status ct_sched_last_epoch(const ct_sched *s, int64_t *epoch)
     return CT_OK;
 }
 
+/* ---- state for checkpoints ---------------------------------------------
+ * Layout, all doubles (integers are exact below 2^53): a header
+ * {STATE_VERSION, kind id (-1: sequential), groups, children}, the counters
+ * {last_epoch, step_count, T_cur, T_i, best, num_bad, cooldown_counter},
+ * per group {base_lr, last_lr, sched_has, sched_key[0..SK_COUNT-1]} (the
+ * keys schedules keep in the optimizer's groups, as torch's initial_lr),
+ * then each child's state. Options are not saved: they come from the
+ * constructor, as with torch's scheduler state_dict. */
+enum { STATE_VERSION = 1, STATE_HEAD = 4, STATE_POS = 7, STATE_GROUP = 3 + SK_COUNT };
+
+static size_t state_size(const ct_sched *s)
+{
+    size_t n = STATE_HEAD + STATE_POS + s->ng * STATE_GROUP;
+    for (size_t i = 0; i < s->n_children; i++)
+        n += state_size(s->children[i]);
+    return n;
+}
+
+static double *put_state(const ct_sched *s, double *d)
+{
+    *d++ = STATE_VERSION;
+    *d++ = s->kind ? s->kind->id : -1;
+    *d++ = (double)s->ng;
+    *d++ = (double)s->n_children;
+    const sched_pos *p = &s->pos;
+    *d++ = (double)p->last_epoch;
+    *d++ = (double)p->step_count;
+    *d++ = (double)p->T_cur;
+    *d++ = (double)p->T_i;
+    *d++ = s->best;
+    *d++ = (double)s->num_bad;
+    *d++ = (double)s->cooldown_counter;
+    for (size_t g = 0; g < s->ng; g++) {
+        const ct_group *gr = &s->opt->groups[g];
+        *d++ = s->base_lrs[g];
+        *d++ = s->last_lr[g];
+        *d++ = gr->sched_has;
+        for (int k = 0; k < SK_COUNT; k++)
+            *d++ = gr->sched_key[k];
+    }
+    for (size_t i = 0; i < s->n_children; i++)
+        d = put_state(s->children[i], d);
+    return d;
+}
+
+/* Checks that state d fits schedule s (recursively); *end: past it. */
+static int state_fits(const ct_sched *s, const double *d, const double *end, const double **next)
+{
+    if (end - d < (ptrdiff_t)(STATE_HEAD + STATE_POS + s->ng * STATE_GROUP) ||
+        d[0] != STATE_VERSION || d[1] != (s->kind ? s->kind->id : -1) ||
+        d[2] != (double)s->ng || d[3] != (double)s->n_children)
+        return 0;
+    d += STATE_HEAD + STATE_POS + s->ng * STATE_GROUP;
+    for (size_t i = 0; i < s->n_children; i++)
+        if (!state_fits(s->children[i], d, end, &d))
+            return 0;
+    *next = d;
+    return 1;
+}
+
+static const double *get_state(ct_sched *s, const double *d)
+{
+    d += STATE_HEAD;
+    sched_pos *p = &s->pos;
+    p->last_epoch = (int64_t)*d++;
+    p->step_count = (int64_t)*d++;
+    p->T_cur = (int64_t)*d++;
+    p->T_i = (int64_t)*d++;
+    s->best = *d++;
+    s->num_bad = (int64_t)*d++;
+    s->cooldown_counter = (int64_t)*d++;
+    for (size_t g = 0; g < s->ng; g++) {
+        ct_group *gr = &s->opt->groups[g];
+        s->base_lrs[g] = *d++;
+        s->last_lr[g] = *d++;
+        gr->sched_has = (unsigned)*d++;
+        for (int k = 0; k < SK_COUNT; k++)
+            gr->sched_key[k] = *d++;
+    }
+    for (size_t i = 0; i < s->n_children; i++)
+        d = get_state(s->children[i], d);
+    return d;
+}
+
+ct_status ct_sched_state_size(const ct_sched *s, size_t *n)
+{
+    if (!s || !n)
+        return ct_fail(s ? (ct_err *)&s->err : NULL, CT_EINVAL, "ct_sched_state_size: NULL "
+                       "argument");
+    *n = state_size(s);
+    return CT_OK;
+}
+
+ct_status ct_sched_get_state(const ct_sched *s, double *state, size_t n)
+{
+    if (!s || !state)
+        return ct_fail(s ? (ct_err *)&s->err : NULL, CT_EINVAL, "ct_sched_get_state: NULL "
+                       "argument");
+    if (n != state_size(s))
+        return ct_fail((ct_err *)&s->err, CT_EINVAL,
+                       "%s: the state has %zu values, the buffer %zu (ct_sched_state_size)",
+                       name_of(s), state_size(s), n);
+    put_state(s, state);
+    return CT_OK;
+}
+
+ct_status ct_sched_set_state(ct_sched *s, const double *state, size_t n)
+{
+    if (!s || !state)
+        return ct_fail(s ? &s->err : NULL, CT_EINVAL, "ct_sched_set_state: NULL argument");
+    ct_status st = check_groups(s);
+    if (st)
+        return st;
+    const double *next = NULL;
+    if (!state_fits(s, state, state + n, &next) || next != state + n)
+        return ct_fail(&s->err, CT_EMISMATCH,
+                       "%s: the state (%zu values) was not saved by a schedule of this kind, "
+                       "group count and structure (%zu values expected); nothing was changed",
+                       name_of(s), n, state_size(s));
+    get_state(s, state);
+    return CT_OK;
+}
+
 const char *ct_sched_errmsg(const ct_sched *s) { return s ? s->err.msg : ""; }
 
 void ct_sched_destroy(ct_sched *s)

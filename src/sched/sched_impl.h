@@ -30,7 +30,7 @@
 #define CT_SCHED_INT_MAX 9007199254740992.0  /* 2^53: integers exact in a double */
 
 /* Keys of a param group (index into ct_group.sched_key). */
-enum { SK_INITIAL_LR, SK_MAX_LR, SK_MIN_LR, SK_MAX_MOMENTUM, SK_BASE_MOMENTUM };
+enum { SK_INITIAL_LR, SK_MAX_LR, SK_MIN_LR, SK_MAX_MOMENTUM, SK_BASE_MOMENTUM, SK_COUNT };
 
 enum sched_kind_id {
     K_STEP, K_MULTISTEP, K_EXPONENTIAL, K_COSINE, K_COSINE_WR, K_ONECYCLE, K_LINEAR,

@@ -97,3 +97,40 @@ def test_lookahead_refuses_bad_arguments():
         co.Lookahead(co.SGD(m.parameters()), alpha=1.5)
     with pytest.raises(TypeError, match="ctrain.optim"):
         co.Lookahead(torch.optim.SGD(m.parameters()))
+
+
+def test_lookahead_resumes_mid_cycle_like_pytorch_optimizer():
+    """The steps since the last sync travel in each group's 'counter'
+    (pytorch-optimizer's key): a state dict, deepcopy or pickle taken
+    mid-cycle resumes the cycle, so the slow-weight syncs stay on the
+    reference's schedule."""
+    k, kw = 5, dict(lr=0.05, momentum=0.9)
+    ref_model, ct_model = mlp(), mlp()
+    ref = po.Lookahead(torch.optim.SGD(ref_model.parameters(), **kw), k=k, alpha=0.5)
+    ct = co.Lookahead(co.SGD(ct_model.parameters(), **kw), k=k, alpha=0.5)
+    x, y = batch()
+    for _ in range(7):
+        train_step(ref_model, ref, x, y)
+        train_step(ct_model, ct, x, y)
+    sd = ct.state_dict()
+    assert [g["counter"] for g in sd["param_groups"]] == [
+        g["counter"] for g in ref.param_groups] == [2]
+    buf = io.BytesIO()
+    torch.save({"model": ct_model.state_dict(), "opt": sd}, buf)
+    buf.seek(0)
+    ck = torch.load(buf, weights_only=True)
+    resumed_model = mlp(seed=5)
+    resumed_model.load_state_dict(ck["model"])
+    resumed = co.Lookahead(co.SGD(resumed_model.parameters(), **kw), k=k, alpha=0.5)
+    resumed.load_state_dict(ck["opt"])
+    copies = [copy.deepcopy((ct_model, ct)), pickle.loads(pickle.dumps((ct_model, ct))),
+              (resumed_model, resumed)]
+    for i in range(10):
+        train_step(ref_model, ref, x, y)
+        for m, o in copies:
+            train_step(m, o, x, y)
+            assert_models_close(m, ref_model, f"step {8 + i} after resuming")
+    with pytest.raises(ValueError, match="counter"):
+        bad = ct.state_dict()
+        bad["param_groups"][0]["counter"] = k
+        co.Lookahead(co.SGD(mlp().parameters(), **kw), k=k, alpha=0.5).load_state_dict(bad)

@@ -1,6 +1,8 @@
 """ctrain.numpy against torch.optim: the same optimizers updating NumPy
 float32 arrays in place, gradients computed by NumPy code (softmax
 regression), compared with torch.optim run on the same problem."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -156,3 +158,111 @@ def test_numpy_schedules_match_torch(name, kw):
     if name != "ReduceLROnPlateau":
         assert cs.get_last_lr() == pytest.approx(rs.get_last_lr(), rel=1e-12)
         assert cs.last_epoch == rs.last_epoch
+
+
+def _composed(lib, opt, which):
+    """The same composed schedule built from torch.optim.lr_scheduler or
+    ctrain.numpy (lib)."""
+    if which == "sequential":
+        return lib.SequentialLR(opt, [lib.LinearLR(opt, start_factor=0.1, total_iters=5),
+                                      lib.CosineAnnealingLR(opt, T_max=10, eta_min=1e-3),
+                                      lib.StepLR(opt, step_size=3, gamma=0.5)],
+                                milestones=[6, 14])
+    return lib.ChainedScheduler([lib.ExponentialLR(opt, gamma=0.95),
+                                 lib.MultiStepLR(opt, milestones=[4, 9], gamma=0.5),
+                                 lib.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=3,
+                                              cycle_momentum=False)])
+
+
+def _setups():
+    x, y, w, b = problem()
+    tw, tb = torch.nn.Parameter(torch.tensor(w)), torch.nn.Parameter(torch.tensor(b))
+    ref = torch.optim.SGD([{"params": [tw]}, {"params": [tb], "lr": 0.05}], lr=0.1, momentum=0.9)
+    opt = cn.SGD([{"params": [w]}, {"params": [b], "lr": 0.05}], lr=0.1, momentum=0.9)
+    return x, y, (w, b, opt), (tw, tb, ref)
+
+
+def _run(x, y, ct, ref, cs, rs, steps, start=0):
+    w, b, opt = ct
+    tw, tb, topt = ref
+    for i in range(start, start + steps):
+        gw, gb = numpy_grads(x, y, w, b)
+        tw.grad, tb.grad = torch.tensor(gw), torch.tensor(gb)
+        topt.step()
+        opt.step([gw, gb])
+        rs.step()
+        cs.step()
+        for gr, gc in zip(topt.param_groups, opt.param_groups):
+            assert gc["lr"] == pytest.approx(gr["lr"], rel=1e-12, abs=1e-15), f"lr at step {i}"
+        assert_close(torch.from_numpy(w), tw.detach(), f"w at step {i}")
+    assert cs.get_last_lr() == pytest.approx(rs.get_last_lr(), rel=1e-12)
+
+
+@pytest.mark.parametrize("which", ["sequential", "chained"])
+def test_composed_schedules_match_torch(which):
+    x, y, ct, ref = _setups()
+    rs, cs = _composed(torch.optim.lr_scheduler, ref[2], which), _composed(cn, ct[2], which)
+    _run(x, y, ct, ref, cs, rs, 25)
+
+
+@pytest.mark.parametrize("which", ["sequential", "chained"] + [f"{n}-{i}" for i, (n, _) in
+                                                               enumerate(SCHEDS)])
+def test_schedule_state_dict_resumes_exactly(which):
+    """Train 12 steps, save optimizer and schedule state dicts, build a new
+    optimizer and schedule (same arguments), load both, continue: the lrs
+    and weights follow torch's uninterrupted run."""
+    x, y, (w, b, opt), ref = _setups()
+
+    def make(o):
+        if which in ("sequential", "chained"):
+            return (_composed(torch.optim.lr_scheduler, o, which) if isinstance(
+                o, torch.optim.Optimizer) else _composed(cn, o, which))
+        name, kw = SCHEDS[int(which.rsplit("-", 1)[1])]
+        lib = torch.optim.lr_scheduler if isinstance(o, torch.optim.Optimizer) else cn
+        return getattr(lib, name)(o, **kw)
+    plateau = which.startswith("ReduceLROnPlateau")
+    rs, cs = make(ref[2]), make(opt)
+    if plateau:  # a metric that plateaus, so the lr is reduced across the checkpoint
+        for s in (rs, cs):
+            s.step = (lambda f: (lambda: f(1.0)))(s.step)
+    _run(x, y, (w, b, opt), ref, cs, rs, 12)
+    osd, ssd = copy.deepcopy(opt.state_dict()), copy.deepcopy(cs.state_dict())
+    w2, b2 = w.copy(), b.copy()
+    opt2 = cn.SGD([{"params": [w2]}, {"params": [b2], "lr": 0.05}], lr=0.1, momentum=0.9)
+    cs2 = make(opt2)
+    if plateau:
+        cs2.step = (lambda f: (lambda: f(1.0)))(cs2.step)
+    opt2.load_state_dict(osd)
+    cs2.load_state_dict(ssd)
+    _run(x, y, (w2, b2, opt2), ref, cs2, rs, 12, start=12)
+
+
+def test_schedule_state_of_another_kind_is_refused():
+    _, _, (w, b, opt), _ = _setups()
+    s = cn.StepLR(opt, step_size=3)
+    with pytest.raises(ValueError, match="ExponentialLR"):
+        s.load_state_dict(cn.ExponentialLR(opt, gamma=0.9).state_dict())
+    with pytest.raises(ValueError, match="structure|values"):
+        s.load_state_dict({"kind": "StepLR", "state": cn.StepLR(opt, 3).state_dict()["state"][:-1]})
+    seq = cn.SequentialLR(opt, [cn.StepLR(opt, step_size=3), cn.ExponentialLR(opt, gamma=0.9)],
+                          milestones=[2])
+    with pytest.raises(RuntimeError, match="SequentialLR"):
+        seq._schedulers[0].step()
+    with pytest.raises(ValueError, match="one more"):
+        cn.SequentialLR(opt, [cn.StepLR(opt, step_size=3)], milestones=[2])
+
+
+def test_bad_loaded_state_dict_changes_nothing():
+    _, _, (w, b, opt), _ = _setups()
+    x, y = problem()[:2]
+    opt.step(list(numpy_grads(x, y, w, b)))
+    before = copy.deepcopy(opt.state_dict())
+    bad = copy.deepcopy(before)
+    bad["param_groups"][1]["momentum"] = -1.0
+    with pytest.raises(ValueError, match="momentum"):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert [g["momentum"] for g in after["param_groups"]] == [0.9, 0.9]
+    for k in before["state"]:
+        np.testing.assert_array_equal(after["state"][k]["momentum_buffer"],
+                                      before["state"][k]["momentum_buffer"])
