@@ -305,6 +305,20 @@ class _Schedule:
         self._pull()
 
 
+def _check_children(who, schedulers, optimizer):
+    """Each of schedulers is a ctrain.numpy schedule of optimizer (torch's
+    messages); returns them."""
+    for i, s in enumerate(schedulers):
+        if not isinstance(s, _Schedule):
+            raise TypeError(f"{who}: scheduler at index {i} is a {type(s).__name__}, expected "
+                            "a ctrain.numpy schedule")
+        if s.optimizer is not optimizer:
+            raise ValueError(f"{who} expects all schedulers to belong to the same optimizer, but "
+                             f"got scheduler {type(s).__name__} at index {i} to be different "
+                             "than the optimizer passed in.")
+    return schedulers
+
+
 class SequentialLR(_Schedule):
     """torch.optim.lr_scheduler.SequentialLR: schedulers[0] until
     milestones[0], then schedulers[1], ... It takes the schedulers over
@@ -317,14 +331,10 @@ class SequentialLR(_Schedule):
         schedulers, milestones = list(schedulers), list(milestones)
         if not schedulers:
             raise ValueError("SequentialLR expects at least one scheduler")
-        for i, s in enumerate(schedulers):
-            if not isinstance(s, _Schedule) or isinstance(s, SequentialLR):
-                raise TypeError(f"SequentialLR: scheduler at index {i} is a "
-                                f"{type(s).__name__}, expected a ctrain.numpy schedule")
-            if s.optimizer is not optimizer:
-                raise ValueError("SequentialLR expects all schedulers to belong to the same "
-                                 f"optimizer, but got scheduler {type(s).__name__} at index {i} "
-                                 "to be different than the optimizer passed in.")
+        for i, s in enumerate(_check_children("SequentialLR", schedulers, optimizer)):
+            if isinstance(s, SequentialLR):
+                raise TypeError(f"SequentialLR: scheduler at index {i} is a SequentialLR, which "
+                                "cannot be nested")
             if s._s.h is None:
                 raise ValueError(f"SequentialLR: scheduler at index {i} already belongs to a "
                                  "SequentialLR")
@@ -352,14 +362,7 @@ class ChainedScheduler:
             raise ValueError("ChainedScheduler expects at least one scheduler to be chained, "
                              "but got no scheduler.")
         optimizer = optimizer if optimizer is not None else schedulers[0].optimizer
-        for i, s in enumerate(schedulers):
-            if not isinstance(s, _Schedule):
-                raise TypeError(f"ChainedScheduler: scheduler at index {i} is a "
-                                f"{type(s).__name__}, expected a ctrain.numpy schedule")
-            if s.optimizer is not optimizer:
-                raise ValueError("ChainedScheduler expects all schedulers to belong to the same "
-                                 f"optimizer, but got scheduler {type(s).__name__} at index {i} "
-                                 "to be different than the optimizer passed in.")
+        for s in _check_children("ChainedScheduler", schedulers, optimizer):
             if isinstance(s, ReduceLROnPlateau):
                 raise ValueError("ChainedScheduler: ReduceLROnPlateau steps with a metric and "
                                  "cannot be chained")
