@@ -6,5 +6,7 @@
 #include "optim.h"
 #include "sched.h"
 #include "clip.h"
+#include "lbfgs.h"
+#include "bfo.h"
 
 #endif

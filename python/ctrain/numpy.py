@@ -412,3 +412,7 @@ CyclicLR = _sched("CyclicLR", "cyclic", ["base_lr", "max_lr", "step_size_up", "s
 ReduceLROnPlateau = _sched("ReduceLROnPlateau", "plateau",
                            ["mode", "factor", "patience", "threshold", "threshold_mode",
                             "cooldown", "min_lr", "eps"])
+
+# Bacterial foraging optimization (issue 5; python/ctrain/_bfo.py)
+from ._bfo import BFO, AdaptiveBFO, HybridBFO  # noqa: E402
+__all__ += ["BFO", "AdaptiveBFO", "HybridBFO"]

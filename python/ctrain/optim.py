@@ -376,3 +376,9 @@ def Lookahead(optimizer, k=5, alpha=0.5):
     optimizer._rebuild()
     return optimizer
 
+# Bacterial foraging optimization (issue 5; python/ctrain/_bfo_torch.py)
+from ._bfo_torch import BFO, AdaptiveBFO, HybridBFO  # noqa: E402
+__all__ += ["BFO", "AdaptiveBFO", "HybridBFO"]
+# L-BFGS (issue 5; python/ctrain/_lbfgs.py)
+from ._lbfgs import LBFGS  # noqa: E402
+__all__ += ["LBFGS"]

@@ -1,0 +1,369 @@
+"""ctrain.optim.BFO / AdaptiveBFO / HybridBFO and ctrain.numpy.BFO: the
+invariants of include/ctrain/bfo.h seen from Python, closure semantics
+(torch.optim.LBFGS is the reference for the missing-closure error), state
+round trips, schedules, gradients and dtypes."""
+import copy
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import ctrain.numpy as cnp
+import ctrain.optim as copt
+
+
+def rastrigin(x):
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.sum(x * x - 10 * np.cos(2 * np.pi * x) + 10))
+
+
+def rastrigin_batch(X):
+    return np.sum(X * X - 10 * np.cos(2 * np.pi * X) + 10, axis=1)
+
+
+# ---- NumPy front end -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [cnp.BFO, cnp.AdaptiveBFO, cnp.HybridBFO])
+def test_numpy_invariants_and_exact_budget(cls):
+    calls = []
+
+    def fn(x):
+        calls.append(x.copy())
+        return rastrigin(x)
+
+    opt = cls(fn, np.full(5, 2.5), bounds=(-5.12, 5.12), max_fe=1500, seed=4,
+              population_size=12)
+    while not opt.stopped:
+        f = opt.step()
+        # best_fitness is the objective's own value at best_params, bit for bit
+        assert f == opt.best_fitness == rastrigin(opt.best_params)
+        assert any(np.array_equal(c, opt.best_params) for c in calls)
+        assert opt.n_evals == len(calls) <= 1500
+    assert opt.n_evals == 1500
+    assert np.all(np.abs(np.array(calls)) <= 5.12)
+    assert opt.fitness_history == sorted(opt.fitness_history, reverse=True)
+
+
+def test_numpy_batch_matches_pointwise_and_is_deterministic():
+    a = cnp.BFO(rastrigin, np.ones(4), bounds=(-5.12, 5.12), max_fe=2000, seed=11)
+    b = cnp.BFO(rastrigin_batch, np.ones(4), bounds=(-5.12, 5.12), max_fe=2000, seed=11,
+                batch=True)
+    xa, fa = a.minimize()
+    xb, fb = b.minimize()
+    assert np.array_equal(xa, xb) and fa == fb
+    assert np.array_equal(a.population, b.population)
+    c = cnp.BFO(rastrigin_batch, np.ones(4), bounds=(-5.12, 5.12), max_fe=2000, seed=12,
+                batch=True)
+    assert not np.array_equal(c.minimize()[0], xa)
+
+
+def test_numpy_beats_start_and_converges_on_sphere():
+    opt = cnp.BFO(lambda x: float(np.sum((x - 0.3) ** 2)), np.full(6, 3.0), max_fe=20000,
+                  step_size_max=1.0, seed=0)
+    x, f = opt.minimize()
+    assert f < 1e-8 and np.allclose(x, 0.3, atol=1e-4)
+
+
+class Boom(Exception):
+    pass
+
+
+def test_numpy_exception_propagates_unchanged():
+    n = [0]
+    fail_at = [None]
+    err = Boom("bad objective")
+
+    def fn(x):
+        n[0] += 1
+        if n[0] == fail_at[0]:
+            raise err
+        return rastrigin(x)
+
+    opt = cnp.BFO(fn, np.full(3, 2.0), population_size=10, seed=1)
+    opt.step()
+    best_before = (opt.best_params.copy(), opt.best_fitness)
+    fail_at[0] = n[0] + 50
+    with pytest.raises(Boom) as ei:
+        opt.step()
+    assert ei.value is err
+    assert np.array_equal(opt.best_params, best_before[0])
+    assert opt.best_fitness == best_before[1]
+    opt.step()  # still usable
+
+
+def test_numpy_hybrid_gradient_helps():
+    def fj(x):
+        return float(np.sum((x - 0.5) ** 2)), 2 * (x - 0.5)
+
+    res = {}
+    for w in (0.0, 0.9):
+        opt = cnp.HybridBFO(fj, np.linspace(-3, 3, 8), jac=True, max_fe=2000, seed=2,
+                            population_size=10, step_size_max=2.0, gradient_weight=w)
+        res[w] = opt.minimize()[1]
+    assert res[0.9] < res[0.0] * 1e-2
+
+
+def test_numpy_state_dict_roundtrip_and_diversity():
+    mk = lambda: cnp.AdaptiveBFO(rastrigin_batch, np.full(3, 1.5), batch=True, seed=3,  # noqa: E731
+                                 population_size=12, chemotaxis_steps=3)
+    a = mk()
+    a.step(max_fe=150)
+    sd = copy.deepcopy(a.state_dict())
+    for _ in range(3):
+        a.step()
+    b = mk()
+    b.load_state_dict(sd)
+    for _ in range(3):
+        b.step()
+    assert np.array_equal(a.best_params, b.best_params) and a.best_fitness == b.best_fitness
+    assert np.array_equal(a.population, b.population)
+    assert a.fitness_history == b.fitness_history
+    pop = a.population
+    ref = np.mean(np.linalg.norm(pop - pop.mean(axis=0), axis=1))
+    assert a.compute_diversity() == pytest.approx(ref, rel=1e-12)
+    assert a._compute_diversity() == a.compute_diversity()
+
+
+def test_numpy_option_errors():
+    with pytest.raises(ValueError, match="population_size"):
+        cnp.BFO(rastrigin, np.ones(2), population_size=1)
+    with pytest.raises(ValueError, match="step_size_min"):
+        cnp.BFO(rastrigin, np.ones(2), step_size_min=1.0, step_size_max=0.5)
+    with pytest.raises(ValueError, match="variant"):
+        cnp.BFO(rastrigin, np.ones(2), variant="nope")
+    with pytest.raises(TypeError, match="no_such"):
+        cnp.BFO(rastrigin, np.ones(2), no_such=1)
+    with pytest.raises(ValueError, match="max_population_size"):
+        cnp.AdaptiveBFO(rastrigin, np.ones(2), population_size=500)
+    with pytest.raises(ValueError, match="never end"):
+        cnp.BFO(rastrigin, np.ones(2)).minimize()
+
+
+# ---- torch front end -----------------------------------------------------------
+
+
+def _problem(dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(32, 4, generator=g)
+    y = (X @ torch.tensor([1.0, -2.0, 0.5, 0.0]) > 0).long()
+    model = torch.nn.Linear(4, 2).to(dtype)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g).to(dtype))
+    return model, X.to(dtype), y
+
+
+def _closure(model, X, y, calls=None, backward=False):
+    def closure():
+        if calls is not None:
+            calls.append(1)
+        model.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(X).float(), y)
+        if backward:
+            loss.backward()
+        return loss
+
+    return closure
+
+
+@pytest.mark.parametrize("cls", [copt.BFO, copt.AdaptiveBFO, copt.HybridBFO])
+def test_torch_invariants(cls):
+    model, X, y = _problem()
+    calls = []
+    opt = cls(model.parameters(), population_size=10, chemotaxis_steps=3, reproduction_steps=2,
+              elimination_steps=1, max_fe=400, seed=5, step_size_max=0.5)
+    closure = _closure(model, X, y, calls, backward=cls is copt.HybridBFO)
+    check = _closure(model, X, y)
+    start = check().item()
+    calls.clear()
+    for _ in range(10):
+        out = opt.step(closure)
+        assert out == opt.best_fitness
+        for p, b in zip(model.parameters(), opt.best_params):
+            assert torch.equal(p, b)
+        with torch.no_grad():
+            assert check().item() == opt.best_fitness  # objective at best_params
+        assert opt.n_evals == len(calls) <= 400
+    assert opt.n_evals == 400 and opt.stopped
+    assert opt.best_fitness < start
+    assert opt.population.shape[1] == sum(p.numel() for p in model.parameters())
+    assert len(opt.fitness_history) == 10 and len(opt.diversity_history) == 10
+
+
+def test_torch_missing_closure_error_matches_lbfgs_style():
+    model, X, y = _problem()
+    with pytest.raises(TypeError) as ref:
+        torch.optim.LBFGS(model.parameters()).step()
+    opt = copt.BFO(model.parameters())
+    with pytest.raises(TypeError) as ours:
+        opt.step()
+    # torch: "LBFGS.step() missing 1 required positional argument: 'closure'"
+    assert str(ref.value).replace("LBFGS", "BFO") in str(ours.value)
+    with pytest.raises(TypeError, match="closure"):
+        opt.step(None)
+
+
+def test_torch_closure_exception_restores_best_params():
+    model, X, y = _problem()
+    opt = copt.BFO(model.parameters(), population_size=6, chemotaxis_steps=2, seed=1)
+    base = _closure(model, X, y)
+    opt.step(base)
+    best = [b.clone() for b in opt.best_params]
+    f_before = opt.best_fitness
+    n = [0]
+    err = Boom("closure failed")
+
+    def bad():
+        n[0] += 1
+        if n[0] == 17:
+            raise err
+        return base()
+
+    with pytest.raises(Boom) as ei:
+        opt.step(bad)
+    assert ei.value is err  # not turned into a fitness value
+    for p, b in zip(model.parameters(), best):
+        assert torch.equal(p, b)
+    assert opt.best_fitness == f_before
+    opt.step(base)
+
+
+def test_torch_state_dict_roundtrip_bit_identical():
+    def make():
+        model, X, y = _problem(seed=3)
+        opt = copt.AdaptiveBFO(model.parameters(), population_size=10, chemotaxis_steps=3,
+                               seed=8, min_population_size=6, max_population_size=20)
+        return model, opt, _closure(model, X, y)
+
+    m1, o1, c1 = make()
+    o1.step(c1, max_fe=70)
+    buf = io.BytesIO()
+    torch.save(o1.state_dict(), buf)
+    for _ in range(3):
+        o1.step(c1)
+    m2, o2, c2 = make()
+    buf.seek(0)
+    o2.load_state_dict(torch.load(buf, weights_only=True))
+    for _ in range(3):
+        o2.step(c2)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(a, b)
+    assert o1.best_fitness == o2.best_fitness
+    assert torch.equal(o1.population, o2.population)
+    assert o1.fitness_history == o2.fitness_history
+    assert o1.n_evals == o2.n_evals
+
+
+def test_torch_deepcopy_and_pickle_continue_identically():
+    model, X, y = _problem(seed=4)
+    opt = copt.HybridBFO(model.parameters(), population_size=8, chemotaxis_steps=2, seed=3)
+    opt.step(_closure(model, X, y, backward=True))
+    copies = [copy.deepcopy((model, opt)), pickle.loads(pickle.dumps((model, opt)))]
+    for m, o in [(model, opt)] + copies:
+        for _ in range(2):
+            o.step(_closure(m, *_problem(seed=4)[1:], backward=True))
+    for m, o in copies:
+        assert o.best_fitness == opt.best_fitness and o.n_evals == opt.n_evals
+        assert o.fitness_history == opt.fitness_history
+        for a, b in zip(model.parameters(), m.parameters()):
+            assert torch.equal(a, b)
+
+
+def test_torch_schedule_changes_take_effect_next_step():
+    def run(change):
+        model, X, y = _problem()
+        opt = copt.BFO(model.parameters(), population_size=8, chemotaxis_steps=2, seed=2)
+        c = _closure(model, X, y)
+        opt.step(c)
+        if change:
+            opt.param_groups[0]["step_size_max"] = 0.02
+            opt.param_groups[0]["elimination_prob"] = 0.9
+        opt.step(c)
+        return opt
+
+    a, b = run(False), run(True)
+    assert b._engine.get_option("step_size_max") == 0.02
+    assert b._engine.get_option("elimination_prob") == 0.9
+    assert b.stats["elimination_prob"] == 0.9
+    assert b.stats["step_size"] <= 0.02
+    assert not torch.equal(a.population, b.population)
+
+
+def test_torch_hybrid_uses_backward_gradients():
+    torch.manual_seed(0)
+    A = torch.randn(20, 6, dtype=torch.float64)
+    t = torch.randn(20, dtype=torch.float64)
+
+    def run(w):
+        p = torch.nn.Parameter(torch.zeros(6, dtype=torch.float64))
+        opt = copt.HybridBFO([p], gradient_weight=w, population_size=10, max_fe=1500, seed=0,
+                             step_size_max=1.0)
+
+        def closure():
+            opt.zero_grad()
+            loss = ((A @ p - t) ** 2).mean()
+            loss.backward()  # grad must be enabled inside the closure
+            return loss
+
+        with torch.no_grad():  # step enables grad for the closure itself
+            while not opt.stopped:
+                opt.step(closure)
+        return opt.best_fitness
+
+    lstsq = torch.linalg.lstsq(A, t).solution
+    fmin = ((A @ lstsq - t) ** 2).mean().item()
+    g0, g9 = run(0.0), run(0.9)
+    assert g9 - fmin < (g0 - fmin) * 0.05, (g0, g9, fmin)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_torch_low_and_high_precision_params(dtype):
+    model, X, y = _problem(dtype)
+    opt = copt.BFO(model.parameters(), population_size=6, chemotaxis_steps=2, seed=0,
+                   step_size_max=0.5)
+    c = _closure(model, X, y)
+    start = c().item()
+    for _ in range(2):
+        opt.step(c)
+    for p, b in zip(model.parameters(), opt.best_params):
+        assert p.dtype == dtype and b.dtype == dtype and torch.equal(p, b)
+    with torch.no_grad():
+        assert c().item() == opt.best_fitness
+    assert opt.best_fitness <= start
+
+
+def test_torch_option_errors():
+    model, _, _ = _problem()
+    with pytest.raises(ValueError, match="swim_length"):
+        copt.BFO(model.parameters(), swim_length=-1)
+    with pytest.raises(ValueError, match="elimination_prob"):
+        copt.BFO(model.parameters(), elimination_prob=2.0)
+    with pytest.raises(TypeError, match="gradient_weight"):
+        copt.BFO(model.parameters(), gradient_weight=0.5)
+    with pytest.raises(ValueError, match="momentum"):
+        copt.HybridBFO(model.parameters(), momentum=1.0)
+    opt = copt.BFO(model.parameters())
+    opt.param_groups[0]["population_size"] = 0
+    with pytest.raises(ValueError, match="population_size"):
+        opt.step(lambda: 0.0)
+    assert copt.BFO(model.parameters(), elim_prob=0.4).param_groups[0]["elimination_prob"] == 0.4
+
+
+# ---- docs/bfo.md -----------------------------------------------------------------
+
+
+def _doc_blocks():
+    import os
+    import re
+    doc = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "bfo.md")
+    with open(doc) as f:
+        return re.findall(r"```python\n(.*?)```", f.read(), re.S)
+
+
+@pytest.mark.parametrize("i", range(len(_doc_blocks())))
+def test_doc_example_runs(i, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_doc_blocks()[i], f"docs/bfo.md example {i}", "exec"), {"__name__": "__doc__"})
