@@ -192,6 +192,15 @@ def split_options(kind, cls, kwargs):
         if k2 not in opts:
             raise TypeError(f"{cls}: unknown option {k!r}; options are {', '.join(sorted(opts))}")
         opts[k2] = v
+    if kind == "adaptive":
+        # population bounds not given widen to hold the population asked for,
+        # so AdaptiveBFO(params, population_size=8) works as BFO's does
+        S = opts["population_size"]
+        if isinstance(S, int) and not isinstance(S, bool):
+            if "min_population_size" not in kwargs:
+                opts["min_population_size"] = min(ADAPTIVE["min_population_size"], max(S, 2))
+            if "max_population_size" not in kwargs:
+                opts["max_population_size"] = max(ADAPTIVE["max_population_size"], S)
     return opts
 
 

@@ -228,7 +228,10 @@ class _TorchBFO(torch.optim.Optimizer):
         """Mean Euclidean distance of the bacteria from their centroid."""
         return self._engine.diversity()
 
-    _compute_diversity = compute_diversity
+    def _compute_diversity(self):
+        """compute_diversity() under the older package's name (a subclass
+        overriding compute_diversity is honoured)."""
+        return self.compute_diversity()
 
     # ---- checkpoints -------------------------------------------------------------
     def state_dict(self):

@@ -137,7 +137,7 @@ def test_numpy_option_errors():
     with pytest.raises(TypeError, match="no_such"):
         cnp.BFO(rastrigin, np.ones(2), no_such=1)
     with pytest.raises(ValueError, match="max_population_size"):
-        cnp.AdaptiveBFO(rastrigin, np.ones(2), population_size=500)
+        cnp.AdaptiveBFO(rastrigin, np.ones(2), population_size=500, max_population_size=100)
     with pytest.raises(ValueError, match="never end"):
         cnp.BFO(rastrigin, np.ones(2)).minimize()
 
@@ -270,6 +270,24 @@ def test_torch_deepcopy_and_pickle_continue_identically():
         assert o.fitness_history == opt.fitness_history
         for a, b in zip(model.parameters(), m.parameters()):
             assert torch.equal(a, b)
+
+
+def test_adaptive_population_bounds_widen_to_the_population_asked_for():
+    model, X, y = _problem()
+    for S in (4, 150):
+        opt = copt.AdaptiveBFO(model.parameters(), population_size=S, chemotaxis_steps=1,
+                               max_fe=3 * S)
+        g = opt.param_groups[0]
+        assert g["min_population_size"] <= S <= g["max_population_size"]
+        opt.step(_closure(model, X, y))
+        assert opt.population.shape[0] == S
+    with pytest.raises(ValueError, match="population_size"):
+        copt.AdaptiveBFO(model.parameters(), population_size=4, min_population_size=10)
+
+    class Spread(copt.BFO):
+        def compute_diversity(self):
+            return 42.0
+    assert Spread(model.parameters())._compute_diversity() == 42.0
 
 
 def test_torch_schedule_changes_take_effect_next_step():
