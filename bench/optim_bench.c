@@ -17,10 +17,17 @@
  *         --zero-grad        zero_grad_after_step on
  *         --grad-scale C     ct_optim_set_grad_scale(C)
  *         --label NAME       the "optimizer" field (default OPTIMIZER)
+ *         --dtype T          f32 | bf16 | f16: parameters and gradients
+ *       (reduced-precision state: --opts "state_dtype=int8" or "=bf16",
+ *       an fp32 master copy of 16-bit parameters: "master_weights=true")
  *
  * Bytes per step: every parameter and state element read and written, every
  * gradient element read (12 + 8 x state floats per parameter; + 4 when the
- * gradients are zeroed). The JSON also carries the peak resident memory of
+ * gradients are zeroed). With --dtype bf16/f16 a parameter is 2 + 2 + 2 B;
+ * a bf16 state element 2 + 2 B, an 8-bit one 1 + 1 B plus 8 B of absmax per
+ * 256-element block (state buffers of fp32 tensors below min_8bit_size
+ * count as fp32); the master copy 4 + 4 B (and the 16-bit parameter is then
+ * only written, not read). The JSON also carries the peak resident memory of
  * the process during the steps against params + grads + state.            */
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +38,7 @@
 
 #include "core/pool.h"
 #include "ctrain/ctrain.h"
+#include "optim/precision.h"
 
 static double now(void)
 {
@@ -158,7 +166,7 @@ static int run_case(int argc, char **argv)
         return 2;
     }
     const char *name = argv[0], *label = argv[0], *opts = NULL;
-    int threads = atoi(argv[2]), check = 0, zero = 0, simd = CT_SIMD_AUTO;
+    int threads = atoi(argv[2]), check = 0, zero = 0, simd = CT_SIMD_AUTO, dtype = CT_F32;
     double min_time = atof(argv[3]), scale = 1.0;
     for (int i = 4; i < argc; i++) {
         if (!strcmp(argv[i], "--opts") && i + 1 < argc)
@@ -177,7 +185,10 @@ static int run_case(int argc, char **argv)
             zero = 1;
         else if (!strcmp(argv[i], "--grad-scale") && i + 1 < argc)
             scale = atof(argv[++i]);
-        else {
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
+            const char *d = argv[++i];
+            dtype = !strcmp(d, "bf16") ? CT_BF16 : !strcmp(d, "f16") ? CT_F16 : CT_F32;
+        } else {
             fprintf(stderr, "ctrain_bench run: unknown argument %s\n", argv[i]);
             return 2;
         }
@@ -193,17 +204,26 @@ static int run_case(int argc, char **argv)
     ct_param *ps = calloc(n_t, sizeof *ps);
     size_t n_params = 0;
     for (size_t t = 0; t < n_t; t++) {
-        size_t bytes = (numel[t] * 4 + 63) & ~(size_t)63;
+        const size_t es = dtype == CT_F32 ? 4 : 2;
+        size_t bytes = (numel[t] * es + 63) & ~(size_t)63;
         float *p = aligned_alloc(64, bytes), *g = aligned_alloc(64, bytes);
         if (!p || !g) {
             fprintf(stderr, "ctrain_bench: out of memory\n");
             return 1;
         }
         for (size_t i = 0; i < numel[t]; i++) {
-            p[i] = 0.01f * (float)(i % 100) - 0.5f;
-            g[i] = 1e-4f * (float)(i % 37) - 1.8e-3f;
+            float pv = 0.01f * (float)(i % 100) - 0.5f, gv = 1e-4f * (float)(i % 37) - 1.8e-3f;
+            if (es == 4) {
+                p[i] = pv, g[i] = gv;
+            } else { /* bf16 or fp16, rounded to nearest even */
+                uint16_t *p16 = (uint16_t *)p, *g16 = (uint16_t *)g;
+                if (dtype == CT_BF16)
+                    p16[i] = ct_f32_to_bf16(pv), g16[i] = ct_f32_to_bf16(gv);
+                else
+                    p16[i] = ct_f32_to_f16(pv), g16[i] = ct_f32_to_f16(gv);
+            }
         }
-        ps[t] = (ct_param){.data = p, .grad = g, .numel = numel[t], .dtype = CT_F32};
+        ps[t] = (ct_param){.data = p, .grad = g, .numel = numel[t], .dtype = dtype};
         n_params += numel[t];
     }
     ct_optim *o = NULL;
@@ -218,16 +238,35 @@ static int run_case(int argc, char **argv)
         return die(o, "setup");
     int level = 0;
     ct_optim_get_simd(o, &level);
-    size_t state_elems = 0;
+    /* state bytes moved per step (read + write) and held */
+    double sdt_vals[2] = {0, 0}, min8[2] = {4096, 0};
+    size_t cnt;
+    ct_optim_get_option(o, 0, "state_dtype", sdt_vals, 2, &cnt);
+    ct_optim_get_option(o, 0, "min_8bit_size", min8, 2, &cnt);
+    const int sdt = (int)sdt_vals[0]; /* 0 fp32, 1 bf16, 2 int8 */
+    double state_move = 0, state_held = 0, master_params = 0;
     for (size_t t = 0; t < n_t; t++) {
         size_t n_state = 0;
         ct_optim_state_count(o, 0, t, &n_state);
         for (size_t b = 0; b < n_state; b++) {
-            size_t ne;
-            ct_optim_state_buffer(o, 0, t, b, NULL, NULL, &ne);
-            state_elems += ne;
+            const char *bn = NULL;
+            size_t ne = 0;
+            double held;
+            if (!ct_optim_state_buffer(o, 0, t, b, &bn, NULL, &ne) &&
+                (sdt == 0 || !strcmp(bn, "master") || (sdt == 2 && (double)numel[t] < min8[0]))) {
+                held = 4.0 * (double)ne; /* an fp32 buffer */
+                if (!strcmp(bn, "master"))
+                    master_params += (double)numel[t]; /* the 16-bit param is only written */
+            } else if (sdt == 1) {
+                held = 2.0 * (double)numel[t];
+            } else {
+                held = (double)numel[t] + 4.0 * (double)((numel[t] + 255) / 256);
+            }
+            state_move += 2 * held;
+            state_held += held;
         }
     }
+    const double pg_bytes = dtype == CT_F32 ? 4.0 : 2.0;
     /* Two warm-up steps (the first initialises state), then steps until
      * MIN_SECONDS have passed (at least 3). With --zero-grad the gradients
      * are zero after the first step: the same memory traffic. */
@@ -250,16 +289,20 @@ static int run_case(int argc, char **argv)
      * runs (the machine may be shared); the mean is in the record too. */
     const double pps = (double)n_params / best;
     const double step_bytes =
-        (12.0 + (zero ? 4.0 : 0.0)) * (double)n_params + 8.0 * (double)state_elems;
-    const double needed = 8.0 * (double)n_params + 4.0 * (double)state_elems;
-    printf("{\"optimizer\": \"%s\", \"impl\": \"ctrain\", \"dtype\": \"f32\", "
-           "\"state_dtype\": \"f32\", \"n_params\": %zu, \"n_tensors\": %zu, \"threads\": %d, "
+        (3 * pg_bytes + (zero ? pg_bytes : 0.0)) * (double)n_params - pg_bytes * master_params +
+        state_move;
+    const double needed = 2 * pg_bytes * (double)n_params + state_held;
+    static const char *const sdt_name[] = {"f32", "bf16", "int8"};
+    printf("{\"optimizer\": \"%s\", \"impl\": \"ctrain\", \"dtype\": \"%s\", "
+           "\"state_dtype\": \"%s\", \"n_params\": %zu, \"n_tensors\": %zu, \"threads\": %d, "
            "\"simd\": \"%s\", \"nonfinite_check\": %s, \"zero_grad\": %s, "
            "\"params_per_s\": %.6g, \"bytes_per_s\": %.6g, \"best_step_s\": %.6g, "
            "\"mean_step_s\": %.6g, \"steps\": %d, \"bytes_per_param\": %.4g, "
            "\"rss_before_bytes\": %.0f, \"rss_peak_bytes\": %.0f, "
            "\"params_grads_state_bytes\": %.0f}\n",
-           label, n_params, n_t, threads, ct_simd_name(level), check ? "true" : "false",
+           label, dtype == CT_F32 ? "f32" : dtype == CT_BF16 ? "bf16" : "f16",
+           sdt_name[sdt >= 0 && sdt <= 2 ? sdt : 0], n_params, n_t, threads, ct_simd_name(level),
+           check ? "true" : "false",
            zero ? "true" : "false", pps, step_bytes / best, best, dt / iters, iters,
            step_bytes / (double)n_params, rss0, peak, needed);
     ct_optim_destroy(o);

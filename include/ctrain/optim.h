@@ -19,6 +19,17 @@
  * Booleans accept true/false/1/0. Unknown keys and out-of-range values are
  * refused with a message naming the key, the value and the allowed range.
  *
+ * Every optimizer also takes the engine's precision options (per group):
+ *   state_dtype=fp32|bf16|int8   storage of the state (bf16 and int8: sgd,
+ *                                adam, adamw, lion, adagrad, rmsprop); int8 is
+ *                                blockwise 8-bit (Dettmers et al. 2022)
+ *   min_8bit_size=4096           smaller tensors keep fp32 state under int8
+ *   master_weights=false         fp32 master copy of bf16/fp16 parameters
+ *   stochastic_rounding=false    bf16 state and parameters rounded
+ *   seed=0                       stochastically, keyed by seed and index
+ * Groups with bf16 or 8-bit state have no float32 state buffers
+ * (ct_optim_state_buffer refuses them); ct_optim_save keeps them exactly.
+ *
  * Thread safety: a handle may be used from any thread, but by one thread at a
  * time. Distinct handles are independent. The engine has no global state.
  */
@@ -36,8 +47,14 @@ extern "C" {
 
 typedef struct ct_optim ct_optim;
 
-/* Element types of parameters and gradients. Only CT_F32 is supported by
- * this version; others are refused with CT_EUNSUPPORTED. */
+/* Element types of parameters and gradients. CT_BF16 and CT_F16 are
+ * supported by the one-pass optimizers (not lamb, lars, adafactor; not with
+ * Lookahead): the step converts to fp32, updates with the optimizer's fp32
+ * kernel and writes the parameter back rounded to nearest even (option
+ * stochastic_rounding=true: stochastically, bf16 only), or, with option
+ * master_weights=true, updates an fp32 master copy the engine keeps (state
+ * "master") and writes its rounding. Others are refused with
+ * CT_EUNSUPPORTED. */
 typedef enum ct_dtype { CT_F32 = 0, CT_BF16 = 1, CT_F16 = 2, CT_F64 = 3 } ct_dtype;
 
 /* One parameter tensor: a contiguous run of numel elements. */

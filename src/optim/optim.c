@@ -11,6 +11,7 @@
 #include "../io/safetensors.h"
 #include "aten_reduce.h"
 #include "optim_impl.h"
+#include "precision.h"
 
 int ct_hp_slot(const ct_optim_kind *k, const char *name)
 {
@@ -40,12 +41,87 @@ static ct_status default_simd(ct_err *e, int *level)
     return CT_OK;
 }
 
+/* Options of every kind, kept by the engine in slots CT_HP_SDT.. of a
+ * group (precision.h): the storage of the state and of the parameters. */
+static const char *const sdt_names[] = {"fp32", "bf16", "int8", NULL};
+const ct_opt_desc ct_engine_opts[] = {
+    {"state_dtype", CT_OPT_ENUM, 1, CT_HP_SDT, {0}, 0, 2, 0, sdt_names},
+    {"min_8bit_size", CT_OPT_INT, 1, CT_HP_MIN8, {4096}, 0, 1099511627776.0, 0, 0},
+    {"master_weights", CT_OPT_BOOL, 1, CT_HP_MASTER, {0}, 0, 1, 0, 0},
+    {"stochastic_rounding", CT_OPT_BOOL, 1, CT_HP_SR, {0}, 0, 1, 0, 0},
+    {"seed", CT_OPT_INT, 1, CT_HP_SEED, {0}, 0, 9007199254740992.0, 0, 0},
+};
+const size_t ct_n_engine_opts = sizeof ct_engine_opts / sizeof *ct_engine_opts;
+
+/* Kinds whose state may be stored as bf16 or 8-bit: one elementwise pass. */
+static int reduced_state_ok(const ct_optim_kind *k)
+{
+    static const char *const ok[] = {"sgd", "adam", "adamw", "lion", "adagrad", "rmsprop"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (!strcmp(k->name, ok[i]))
+            return 1;
+    return 0;
+}
+
 static ct_status check_options(ct_optim *o, const double *hp)
 {
     ct_status st = ct_opts_check(o->kind->opts, o->kind->n_opts, o->kind->name, hp, &o->err);
+    if (!st)
+        st = ct_opts_check(ct_engine_opts, ct_n_engine_opts, o->kind->name, hp, &o->err);
     if (!st && o->kind->check)
         st = o->kind->check(hp, &o->err);
+    if (!st && hp[CT_HP_SDT] != CT_STATE_DTYPE_F32 && !reduced_state_ok(o->kind))
+        st = ct_fail(&o->err, CT_EUNSUPPORTED,
+                     "%s: state_dtype=%s is not supported for this optimizer (only sgd, adam, "
+                     "adamw, lion, adagrad and rmsprop keep bf16 or 8-bit state)",
+                     o->kind->name, sdt_names[(int)hp[CT_HP_SDT]]);
     return st ? ct_fail_keep(&o->err, st) : CT_OK;
+}
+
+/* Parses option text onto hp: keys of ct_engine_opts go to the engine's
+ * table, every other key to the kind's (which refuses unknown ones). */
+static ct_status parse_options(ct_optim *o, const char *text, double *hp, ct_err *e)
+{
+    if (!text)
+        return CT_OK;
+    size_t len = strlen(text);
+    char *kt = malloc(len + 2), *et = malloc(len + 2);
+    if (!kt || !et) {
+        free(kt);
+        free(et);
+        return ct_fail(e, CT_ENOMEM, "out of memory parsing options");
+    }
+    size_t kn = 0, en = 0;
+    for (const char *p = text; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        const char *q = p;
+        while (*q && *q != ' ' && *q != '\t' && *q != '\n')
+            q++;
+        if (q == p)
+            break;
+        size_t klen = 0;
+        while (p + klen < q && p[klen] != '=')
+            klen++;
+        int eng = 0;
+        for (size_t i = 0; i < ct_n_engine_opts; i++)
+            if (strlen(ct_engine_opts[i].name) == klen && !strncmp(ct_engine_opts[i].name, p, klen))
+                eng = 1;
+        char *dst = eng ? et : kt;
+        size_t *dn = eng ? &en : &kn;
+        memcpy(dst + *dn, p, (size_t)(q - p));
+        *dn += (size_t)(q - p);
+        dst[(*dn)++] = ' ';
+        p = q;
+    }
+    kt[kn] = 0;
+    et[en] = 0;
+    ct_status st = ct_opts_parse(o->kind->opts, o->kind->n_opts, o->kind->name, kt, hp, NULL, e);
+    if (!st)
+        st = ct_opts_parse(ct_engine_opts, ct_n_engine_opts, o->kind->name, et, hp, NULL, e);
+    free(kt);
+    free(et);
+    return st;
 }
 
 ct_status ct_optim_create(ct_optim **out, const char *name, const char *options)
@@ -67,21 +143,37 @@ ct_status ct_optim_create(ct_optim **out, const char *name, const char *options)
     }
     if (!k->kernel && !k->update)
         return ct_fail(NULL, CT_EUNSUPPORTED, "optimizer '%s' is not implemented yet", name);
+    if (ct_opts_slots(k->opts, k->n_opts) > CT_HP_SDT)
+        return ct_fail(NULL, CT_EINVAL, "optimizer '%s' uses option slots of the engine", name);
     ct_optim *o = calloc(1, sizeof *o);
     if (!o)
         return ct_fail(NULL, CT_ENOMEM, "out of memory creating optimizer '%s'", name);
+    o->qmap = malloc(2 * sizeof(ct_qmap));
+    o->scratch = aligned_alloc(64, CT_SCRATCH_FLOATS * sizeof(float));
+    if (!o->qmap || !o->scratch) {
+        free(o->qmap);
+        free(o->scratch);
+        free(o);
+        return ct_fail(NULL, CT_ENOMEM, "out of memory creating optimizer '%s'", name);
+    }
+    ct_qmap_build(&o->qmap[0], 1);
+    ct_qmap_build(&o->qmap[1], 0);
+    o->scratch_threads = 1;
     o->kind = k;
     o->threads = 1;
     o->serial_below = 65536;
     o->policy = CT_NONFINITE_ERROR;
     o->grad_scale = 1.0;
     ct_opts_defaults(k->opts, k->n_opts, o->defaults);
+    ct_opts_defaults(ct_engine_opts, ct_n_engine_opts, o->defaults);
     ct_status st = default_simd(NULL, &o->simd);
     if (!st)
-        st = ct_opts_parse(k->opts, k->n_opts, k->name, options, o->defaults, NULL, NULL);
+        st = parse_options(o, options, o->defaults, NULL);
     if (!st)
         st = check_options(o, o->defaults);
     if (st) {
+        free(o->qmap);
+        free(o->scratch);
         free(o);
         return st;
     }
@@ -105,6 +197,8 @@ void ct_optim_destroy(ct_optim *o)
     free(o->groups);
     free(o->chunks);
     ct_pool_destroy(o->pool);
+    free(o->qmap);
+    free(o->scratch);
     free(o);
 }
 
@@ -118,33 +212,87 @@ size_t ct_optim_group_size(const ct_optim *o, size_t g)
 
 /* ---- state layout ------------------------------------------------------ */
 
+/* The state buffers of parameter p under options hp: the kind's, then the
+ * fp32 master copy (16-bit parameters with master_weights), then
+ * Lookahead's slow weights; sdt[] their storage, *n_kind the kind's count,
+ * *master the master's index or -1. */
+static int full_layout(ct_optim *o, const double *hp, const ct_param *p, ct_state_desc *d,
+                       unsigned char *sdt, int *n_kind, int *master)
+{
+    int n = o->kind->layout(hp, p, d);
+    *n_kind = n;
+    int mode = (int)hp[CT_HP_SDT];
+    if (mode == CT_STATE_DTYPE_INT8 && (double)p->numel < hp[CT_HP_MIN8])
+        mode = CT_STATE_DTYPE_F32; /* small tensors stay fp32 (bitsandbytes' min_8bit_size) */
+    /* signed map for first moments and momentum, unsigned for the others
+     * (second moments, Adagrad's sum: never negative) */
+    static const char *const sgn[] = {"exp_avg", "momentum_buffer", "grad_avg"};
+    for (int i = 0; i < n; i++) {
+        int is_signed = 0;
+        for (size_t j = 0; j < sizeof sgn / sizeof *sgn; j++)
+            is_signed |= !strcmp(d[i].name, sgn[j]);
+        sdt[i] = mode == CT_STATE_DTYPE_BF16   ? CT_SDT_BF16
+                 : mode == CT_STATE_DTYPE_INT8 ? (is_signed ? CT_SDT_Q8S : CT_SDT_Q8U)
+                                               : CT_SDT_F32;
+    }
+    *master = -1;
+    if (p->dtype != CT_F32 && hp[CT_HP_MASTER] != 0) {
+        *master = n;
+        sdt[n] = CT_SDT_F32;
+        d[n++] = (ct_state_desc){"master", p->numel};
+    }
+    if (o->la_k > 0) {
+        sdt[n] = CT_SDT_F32;
+        d[n++] = (ct_state_desc){"slow_params", p->numel};
+    }
+    return n;
+}
+
+/* Bytes of a buffer of numel elements stored as sdt (64-byte multiples),
+ * and of its absmax table. */
+static size_t buf_bytes(unsigned sdt, size_t numel, size_t *absmax_bytes)
+{
+    size_t nb = (numel + CT_QBLOCK - 1) / CT_QBLOCK;
+    size_t es = sdt == CT_SDT_F32 ? 4 : sdt == CT_SDT_BF16 ? 2 : 1;
+    *absmax_bytes = sdt >= CT_SDT_Q8S ? (nb * sizeof(float) + 63) & ~(size_t)63 : 0;
+    return (numel * es + 63) & ~(size_t)63;
+}
+
 /* Allocates a slot's state buffers for options hp into *s (zeroed). */
 ct_status ct_optim_alloc_state(ct_optim *o, const double *hp, ct_slot *s)
 {
     ct_state_desc d[CT_MAX_STATE];
-    int n = o->kind->layout(hp, &s->p, d);
-    if (o->la_k > 0)
-        d[n++] = (ct_state_desc){"slow_params", s->p.numel};
-    size_t total = 0, off[CT_MAX_STATE];
+    unsigned char sdt[CT_MAX_STATE];
+    int n_kind, master;
+    int n = full_layout(o, hp, &s->p, d, sdt, &n_kind, &master);
+    size_t total = 0, off[CT_MAX_STATE], aoff[CT_MAX_STATE];
     for (int i = 0; i < n; i++) {
+        size_t ab, bb = buf_bytes(sdt[i], d[i].numel, &ab);
         off[i] = total;
-        total += (d[i].numel + 15) & ~(size_t)15; /* 64-byte aligned buffers */
+        aoff[i] = total + bb;
+        total += bb + ab;
     }
-    float *block = NULL;
+    char *block = NULL;
     if (total) {
-        size_t bytes = total * sizeof(float);
-        block = aligned_alloc(64, bytes);
+        block = aligned_alloc(64, total);
         if (!block)
             return ct_fail(&o->err, CT_ENOMEM, "out of memory for %zu bytes of optimizer state",
-                           bytes);
-        memset(block, 0, bytes);
+                           total);
+        memset(block, 0, total);
     }
-    s->block = block;
+    s->block = (float *)block;
     s->n_state = n;
+    s->n_kind_state = n_kind;
+    s->master = master;
+    s->plain = s->p.dtype == CT_F32;
     for (int i = 0; i < n; i++) {
         s->state_name[i] = d[i].name;
-        s->state[i] = block + off[i];
         s->state_numel[i] = d[i].numel;
+        s->sdt[i] = sdt[i];
+        s->state[i] = sdt[i] == CT_SDT_F32 ? (float *)(block + off[i]) : NULL;
+        s->raw[i] = block + off[i];
+        s->absmax[i] = sdt[i] >= CT_SDT_Q8S ? (float *)(block + aoff[i]) : NULL;
+        s->plain &= sdt[i] == CT_SDT_F32;
     }
     return CT_OK;
 }
@@ -153,15 +301,27 @@ ct_status ct_optim_alloc_state(ct_optim *o, const double *hp, ct_slot *s)
 static int layout_differs(ct_optim *o, const double *hp, const ct_slot *s)
 {
     ct_state_desc d[CT_MAX_STATE];
-    int n = o->kind->layout(hp, &s->p, d);
-    if (o->la_k > 0)
-        d[n++] = (ct_state_desc){"slow_params", s->p.numel};
+    unsigned char sdt[CT_MAX_STATE];
+    int n_kind, master;
+    int n = full_layout(o, hp, &s->p, d, sdt, &n_kind, &master);
     if (n != s->n_state)
         return 1;
     for (int i = 0; i < n; i++)
-        if (strcmp(d[i].name, s->state_name[i]) || d[i].numel != s->state_numel[i])
+        if (strcmp(d[i].name, s->state_name[i]) || d[i].numel != s->state_numel[i] ||
+            sdt[i] != s->sdt[i])
             return 1;
     return 0;
+}
+
+/* Fills the master copy of a 16-bit parameter from its values. */
+static void init_master(ct_slot *s)
+{
+    if (s->master < 0)
+        return;
+    float *m = s->state[s->master];
+    const uint16_t *p = s->p.data;
+    for (size_t j = 0; j < s->p.numel; j++)
+        m[j] = s->p.dtype == CT_BF16 ? ct_bf16_to_f32(p[j]) : ct_f16_to_f32(p[j]);
 }
 
 static ct_status rebuild_chunks(ct_optim *o)
@@ -206,11 +366,17 @@ static ct_status check_param(ct_optim *o, const ct_param *p, size_t i)
         return ct_fail(&o->err, CT_EINVAL, "parameter %zu: numel is 0", i);
     if (p->numel > ((size_t)1 << 40))
         return ct_fail(&o->err, CT_EINVAL, "parameter %zu: numel %zu is too large", i, p->numel);
-    if (p->dtype != CT_F32)
+    if (p->dtype != CT_F32 && p->dtype != CT_BF16 && p->dtype != CT_F16)
         return ct_fail(&o->err, CT_EUNSUPPORTED,
-                       "parameter %zu: dtype %d is not supported (this version supports "
-                       "float32 only)",
+                       "parameter %zu: dtype %d is not supported (float32, bfloat16 and "
+                       "float16 are)",
                        i, (int)p->dtype);
+    if (p->dtype != CT_F32 && (!o->kind->kernel || o->kind->n_phases != 1 || o->la_k > 0))
+        return ct_fail(&o->err, CT_EUNSUPPORTED,
+                       "parameter %zu: dtype %s is supported by the one-pass optimizers "
+                       "without lookahead only (not %s%s)",
+                       i, p->dtype == CT_BF16 ? "bfloat16" : "float16", o->kind->name,
+                       o->la_k > 0 ? " with lookahead" : "");
     if (p->ndim < 0 || p->ndim > 8)
         return ct_fail(&o->err, CT_EINVAL, "parameter %zu: ndim %d must be in [0, 8]", i,
                        (int)p->ndim);
@@ -234,7 +400,8 @@ static ct_status check_param(ct_optim *o, const ct_param *p, size_t i)
 static int overlaps(const ct_param *a, const ct_param *b)
 {
     const char *a0 = a->data, *b0 = b->data;
-    return a0 < b0 + b->numel * 4 && b0 < a0 + a->numel * 4;
+    return a0 < b0 + b->numel * ct_dtype_size(b->dtype) &&
+           b0 < a0 + a->numel * ct_dtype_size(a->dtype);
 }
 
 ct_status ct_optim_add_group(ct_optim *o, const ct_param *params, size_t n, const char *options,
@@ -247,8 +414,7 @@ ct_status ct_optim_add_group(ct_optim *o, const ct_param *params, size_t n, cons
                                            "parameter (params is NULL or n is 0)");
     double hp[CT_MAX_HP];
     memcpy(hp, o->defaults, sizeof hp);
-    ct_status st = ct_opts_parse(o->kind->opts, o->kind->n_opts, o->kind->name, options, hp, NULL,
-                                 &o->err);
+    ct_status st = parse_options(o, options, hp, &o->err);
     if (!st)
         st = check_options(o, hp);
     if (st)
@@ -288,6 +454,8 @@ ct_status ct_optim_add_group(ct_optim *o, const ct_param *params, size_t n, cons
         if (o->la_k > 0) /* Lookahead's slow weights start at the initial weights */
             memcpy(g->slots[i].state[g->slots[i].n_state - 1], params[i].data,
                    params[i].numel * sizeof(float));
+        init_master(&g->slots[i]);
+        g->slots[i].uid = o->next_uid + i;
     }
     g->n = n;
     o->n_groups++;
@@ -298,6 +466,7 @@ ct_status ct_optim_add_group(ct_optim *o, const ct_param *params, size_t n, cons
         return st;
     }
     o->n_params += n;
+    o->next_uid += n;
     if (group_index)
         *group_index = o->n_groups - 1;
     return CT_OK;
@@ -318,8 +487,7 @@ ct_status ct_optim_set_options(ct_optim *o, size_t gi, const char *options)
     ct_group *g = &o->groups[gi];
     double hp[CT_MAX_HP];
     memcpy(hp, g->hp, sizeof hp);
-    ct_status st = ct_opts_parse(o->kind->opts, o->kind->n_opts, o->kind->name, options, hp, NULL,
-                                 &o->err);
+    ct_status st = parse_options(o, options, hp, &o->err);
     if (!st)
         st = check_options(o, hp);
     if (st)
@@ -350,6 +518,12 @@ ct_status ct_optim_set_options(ct_optim *o, size_t gi, const char *options)
                 memcpy(fresh[i].state[fresh[i].n_state - 1],
                        g->slots[i].state[g->slots[i].n_state - 1],
                        fresh[i].p.numel * sizeof(float));
+            if (fresh[i].master >= 0 && g->slots[i].master >= 0)
+                memcpy(fresh[i].state[fresh[i].master], g->slots[i].state[g->slots[i].master],
+                       fresh[i].p.numel * sizeof(float));
+            else
+                init_master(&fresh[i]);
+            fresh[i].uid = g->slots[i].uid;
         }
         for (size_t i = 0; i < g->n; i++) {
             free(g->slots[i].block);
@@ -368,6 +542,8 @@ ct_status ct_optim_get_option(const ct_optim *o, size_t gi, const char *key, dou
 {
     CHECK_GROUP(o, gi);
     const ct_opt_desc *d = key ? ct_opts_find(o->kind->opts, o->kind->n_opts, key) : NULL;
+    if (!d && key)
+        d = ct_opts_find(ct_engine_opts, ct_n_engine_opts, key);
     if (!d)
         return ct_fail((ct_err *)&o->err, CT_EINVAL, "%s: unknown option '%s'", o->kind->name,
                        key ? key : "(null)");
@@ -433,6 +609,16 @@ ct_status ct_optim_set_threads(ct_optim *o, int threads)
             return st;
     } else if (threads < 1) {
         return ct_fail(&o->err, CT_EINVAL, "threads=%d is invalid: must be >= 1", threads);
+    }
+    if (threads > o->scratch_threads) {
+        float *scr = aligned_alloc(64, (size_t)threads * CT_SCRATCH_FLOATS * sizeof(float));
+        if (!scr) {
+            ct_pool_destroy(p);
+            return ct_fail(&o->err, CT_ENOMEM, "out of memory for %d threads' scratch", threads);
+        }
+        free(o->scratch);
+        o->scratch = scr;
+        o->scratch_threads = threads;
     }
     ct_pool_destroy(o->pool);
     o->pool = p;
@@ -567,6 +753,13 @@ ct_status ct_optim_state_buffer(ct_optim *o, size_t g, size_t i, size_t k, const
     if (k >= (size_t)s->n_state)
         return ct_fail(&o->err, CT_EINVAL, "parameter has %d state buffers, not %zu", s->n_state,
                        k + 1);
+    if (s->sdt[k] != CT_SDT_F32)
+        return ct_fail(&o->err, CT_EUNSUPPORTED,
+                       "state '%s' of group %zu parameter %zu is stored as %s (state_dtype): it "
+                       "is not a float32 tensor and has no torch.optim equivalent; save it with "
+                       "ct_optim_save",
+                       s->state_name[k], g, i,
+                       s->sdt[k] == CT_SDT_BF16 ? "bfloat16" : "8-bit blockwise codes");
     if (name)
         *name = s->state_name[k];
     if (data)
@@ -596,6 +789,27 @@ ct_status ct_optim_set_step(ct_optim *o, size_t g, size_t i, int64_t step)
 
 /* ---- the step ---------------------------------------------------------- */
 
+/* A gradient element as a float, whatever its dtype. */
+static float grad_at(const ct_slot *s, size_t j)
+{
+    if (s->p.dtype == CT_F32)
+        return ct_gf(s)[j];
+    uint16_t h = ((const uint16_t *)s->p.grad)[j];
+    return s->p.dtype == CT_BF16 ? ct_bf16_to_f32(h) : ct_f16_to_f32(h);
+}
+
+/* ct_first_nonfinite for bf16 / fp16 gradients (scalar). */
+static size_t first_nonfinite16(int dtype, const void *g, size_t b, size_t e, float scale)
+{
+    const uint16_t *h = g;
+    for (size_t j = b; j < e; j++) {
+        float v = dtype == CT_BF16 ? ct_bf16_to_f32(h[j]) : ct_f16_to_f32(h[j]);
+        if (!isfinite(v * scale))
+            return j;
+    }
+    return SIZE_MAX;
+}
+
 static void run_nonfinite_check(void *ctx, int tid, int nt)
 {
     ct_optim *o = ctx;
@@ -604,8 +818,13 @@ static void run_nonfinite_check(void *ctx, int tid, int nt)
     const float scale = (float)o->grad_scale;
     for (size_t c = b; c < e; c++) {
         ct_chunk *ch = &o->chunks[c];
-        const float *g = ct_gf(ch->slot);
-        ch->bad = g ? ct_first_nonfinite(o->simd, g, ch->begin, ch->end, scale) : SIZE_MAX;
+        const ct_slot *s = ch->slot;
+        if (!s->p.grad)
+            ch->bad = SIZE_MAX;
+        else if (s->p.dtype == CT_F32)
+            ch->bad = ct_first_nonfinite(o->simd, ct_gf(s), ch->begin, ch->end, scale);
+        else
+            ch->bad = first_nonfinite16(s->p.dtype, s->p.grad, ch->begin, ch->end, scale);
     }
 }
 
@@ -627,12 +846,22 @@ static void run_phase(void *ctx, int tid, int nt)
         float *g = ch->slot->p.grad;
         if (!g)
             continue;
+        memset(ch->red, 0, sizeof ch->red);
+        if (!ch->slot->plain) {
+            /* reduced precision (one-pass kinds only): scale, convert,
+             * update, convert back, sub-chunk by sub-chunk */
+            ct_prec_chunk(o, ch, tid);
+            if (o->zero_after) {
+                size_t es = ct_dtype_size(ch->slot->p.dtype);
+                memset((char *)g + ch->begin * es, 0, (ch->end - ch->begin) * es);
+            }
+            continue;
+        }
         /* The options fused into the pass act on the chunk the kernel reads,
          * while it is in cache: the scale before the first pass, the zeroing
          * after the last. */
         if (o->phase == 0 && o->grad_scale != 1.0)
             scale_grad(g, ch->begin, ch->end, (float)o->grad_scale);
-        memset(ch->red, 0, sizeof ch->red);
         o->kfn(o->phase, ch->hp, ch->slot, ch->begin, ch->end, ch->red);
         if (o->phase == o->kind->n_phases - 1 && o->zero_after)
             memset(g + ch->begin, 0, (ch->end - ch->begin) * sizeof(float));
@@ -722,7 +951,7 @@ ct_status ct_optim_step(ct_optim *o)
                 return ct_fail(&o->err, CT_ENONFINITE,
                                "gradient of group %zu parameter %zu is %g at index %zu; step "
                                "not taken, parameters and state unchanged",
-                               g, i, (double)ct_gf(s)[o->chunks[c].bad], o->chunks[c].bad);
+                               g, i, (double)grad_at(s, o->chunks[c].bad), o->chunks[c].bad);
             }
     }
     const ct_optim_kind *k = o->kind;
@@ -732,7 +961,7 @@ ct_status ct_optim_step(ct_optim *o)
             if (!s->p.grad)
                 continue;
             s->step++;
-            if (s->step == 1 && k->init)
+            if (s->step == 1 && k->init && s->plain) /* else in the pass (ct_prec_chunk) */
                 k->init(o->groups[g].hp, s);
             if (k->prepare)
                 k->prepare(o->groups[g].hp, s);
@@ -807,7 +1036,7 @@ ct_status ct_optim_zero_grad(ct_optim *o)
         for (size_t i = 0; i < o->groups[g].n; i++) {
             ct_slot *s = &o->groups[g].slots[i];
             if (s->p.grad)
-                memset(s->p.grad, 0, s->p.numel * sizeof(float));
+                memset(s->p.grad, 0, s->p.numel * ct_dtype_size(s->p.dtype));
         }
     return CT_OK;
 }

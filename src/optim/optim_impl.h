@@ -52,6 +52,17 @@ typedef struct ct_slot {
     float *block;                     /* one allocation holding every buffer */
     double scal[CT_MAX_SCAL];         /* scratch from prepare/combine */
     size_t first_chunk, n_chunks;     /* its work items */
+    /* Reduced precision (precision.h). A buffer whose sdt is not CT_SDT_F32
+     * has state[k] == NULL and its storage at raw[k] (bf16 values or 8-bit
+     * codes; absmax[k]: one float per CT_QBLOCK block for the 8-bit ones).
+     * The kind's kernels see fp32 copies only (ct_prec_chunk). */
+    unsigned char sdt[CT_MAX_STATE];
+    void *raw[CT_MAX_STATE];
+    float *absmax[CT_MAX_STATE];
+    int n_kind_state;                 /* the kind's buffers (the first ones) */
+    int master;                       /* index of the fp32 master copy, or -1 */
+    int plain;                        /* fp32 param and fp32 state: no conversion */
+    uint64_t uid;                     /* registration number: the RNG's key */
 } ct_slot;
 
 /* An elementwise pass over elements [begin, end) of one parameter. */
@@ -146,7 +157,30 @@ struct ct_optim {
     ct_kernel_fn kfn; /* the kernel of this step at that level */
     double grad_scale; /* ct_optim_set_grad_scale; 1: off */
     int zero_after;    /* ct_optim_set_zero_grad_after_step */
+    float *scratch;    /* per thread CT_SCRATCH_FLOATS: the converted pass */
+    int scratch_threads;
+    uint64_t next_uid;
+    struct ct_qmap *qmap; /* [0] signed, [1] unsigned dynamic map */
 };
+
+/* fp32 scratch of one thread: a sub-chunk of every state buffer, the
+ * parameter and the gradient. */
+#define CT_SCRATCH_FLOATS ((CT_MAX_STATE + 2) * 2048) /* 2048: CT_SUB of precision.h */
+
+/* Runs the kind's kernel (o->kfn, phase 0 of a one-phase kind) over chunk
+ * ch of a parameter that is not plain: per sub-chunk, converts gradient,
+ * parameter (or takes the master copy) and state to fp32 scratch of thread
+ * tid, updates, and writes everything back in its storage precision
+ * (precision.c). Allocates nothing. */
+void ct_prec_chunk(ct_optim *o, ct_chunk *ch, int tid);
+
+/* The options every kind has, kept by the engine (optim.c): state_dtype,
+ * min_8bit_size, master_weights, stochastic_rounding, seed. */
+extern const ct_opt_desc ct_engine_opts[];
+extern const size_t ct_n_engine_opts;
+
+/* Element size in bytes of a ct_dtype (0 for an unknown one). */
+size_t ct_dtype_size(int dtype);
 
 /* The first index j in [b, e) where g[j] * scale is not finite, or
  * SIZE_MAX; at a SIMD level (src/optim/gradcheck.c). */

@@ -1,7 +1,10 @@
 /* Saving and loading an optimizer's state as a safetensors file.
  *
  * Tensors: "G.I.NAME" (F32, [numel]) for each state buffer of parameter I of
- * group G, and "G.I.step" (I64, scalar). Metadata: format, format_version,
+ * group G, and "G.I.step" (I64, scalar). A buffer kept in reduced precision
+ * (state_dtype) is saved as stored, bit for bit: BF16 [numel], or the 8-bit
+ * codes as U8 [numel] plus "G.I.NAME.absmax" (F32, one per 256-element
+ * block); the group's options say which. Metadata: format, format_version,
  * optimizer, groups (JSON: each group's options, parameter sizes and
  * lookahead counter) and lookahead (JSON {k, alpha}, if enabled). */
 #include <cjson/cJSON.h>
@@ -12,6 +15,7 @@
 
 #include "../io/safetensors.h"
 #include "optim_impl.h"
+#include "precision.h"
 
 /* A JSON number that reads back as the same double. cJSON prints 15
  * significant digits when it judges them close enough, which loses the last
@@ -41,8 +45,9 @@ static ct_status build(ct_optim *o, ct_st_writer *w, char names[][96], int64_t *
         cJSON_AddItemToObject(jg, "options", jo);
         cJSON_AddItemToObject(jg, "numel", jn);
         cJSON_AddNumberToObject(jg, "lookahead_counter", (double)gr->la_counter);
-        for (size_t d = 0; d < o->kind->n_opts; d++) {
-            const ct_opt_desc *od = &o->kind->opts[d];
+        for (size_t d = 0; d < o->kind->n_opts + ct_n_engine_opts; d++) {
+            const ct_opt_desc *od = d < o->kind->n_opts ? &o->kind->opts[d]
+                                                         : &ct_engine_opts[d - o->kind->n_opts];
             if (od->count == 1) {
                 cJSON_AddItemToObject(jo, od->name, exact_number(gr->hp[od->slot]));
             } else {
@@ -57,7 +62,16 @@ static ct_status build(ct_optim *o, ct_st_writer *w, char names[][96], int64_t *
             for (int b = 0; b < s->n_state && !st; b++) {
                 snprintf(names[k], 96, "%zu.%zu.%s", g, i, s->state_name[b]);
                 int64_t shape[1] = {(int64_t)s->state_numel[b]};
-                st = ct_st_add(w, names[k++], CT_ST_F32, 1, shape, s->state[b], &o->err);
+                int dt = s->sdt[b] == CT_SDT_F32    ? CT_ST_F32
+                         : s->sdt[b] == CT_SDT_BF16 ? CT_ST_BF16
+                                                    : CT_ST_U8;
+                st = ct_st_add(w, names[k++], dt, 1, shape, s->raw[b], &o->err);
+                if (!st && s->absmax[b]) {
+                    snprintf(names[k], 96, "%zu.%zu.%s.absmax", g, i, s->state_name[b]);
+                    int64_t ashape[1] = {(int64_t)((s->state_numel[b] + CT_QBLOCK - 1) /
+                                                   CT_QBLOCK)};
+                    st = ct_st_add(w, names[k++], CT_ST_F32, 1, ashape, s->absmax[b], &o->err);
+                }
             }
             snprintf(names[k], 96, "%zu.%zu.step", g, i);
             if (!st)
@@ -102,7 +116,7 @@ ct_status ct_optim_save_mem(ct_optim *o, void **buf, size_t *len)
     size_t nt = 0;
     for (size_t g = 0; g < o->n_groups; g++)
         for (size_t i = 0; i < o->groups[g].n; i++)
-            nt += (size_t)o->groups[g].slots[i].n_state + 1;
+            nt += 2 * (size_t)o->groups[g].slots[i].n_state + 1;
     char(*names)[96] = malloc((nt ? nt : 1) * sizeof *names);
     if (!names)
         return ct_fail(&o->err, CT_ENOMEM, "out of memory saving optimizer state");
@@ -160,6 +174,8 @@ static ct_status parse_group_options(ct_optim *o, const cJSON *jo, size_t g, dou
     cJSON_ArrayForEach(it, jo)
     {
         const ct_opt_desc *d = ct_opts_find(o->kind->opts, o->kind->n_opts, it->string);
+        if (!d) /* absent from files of older versions: the group's value stays */
+            d = ct_opts_find(ct_engine_opts, ct_n_engine_opts, it->string);
         if (!d)
             return ct_fail(&o->err, CT_EFORMAT, "%s: group %zu has unknown option '%s'", what, g,
                            it->string);
@@ -183,6 +199,8 @@ static ct_status parse_group_options(ct_optim *o, const cJSON *jo, size_t g, dou
             return ct_fail(&o->err, CT_EFORMAT, "%s: group %zu lacks option '%s'", what, g,
                            o->kind->opts[d].name);
     ct_status st = ct_opts_check(o->kind->opts, o->kind->n_opts, what, hp, &o->err);
+    if (!st)
+        st = ct_opts_check(ct_engine_opts, ct_n_engine_opts, what, hp, &o->err);
     if (!st && o->kind->check)
         st = o->kind->check(hp, &o->err);
     return st ? ct_fail(&o->err, CT_EFORMAT, "%s: invalid options in group %zu: %s", what, g,
@@ -288,14 +306,30 @@ static ct_status load_parsed(ct_optim *o, const ct_st_file *f, const char *what)
             for (int b = 0; b < s->n_state; b++) {
                 snprintf(tn, sizeof tn, "%zu.%zu.%s", g, i, s->state_name[b]);
                 const ct_st_tensor *t = ct_st_find(f, tn);
-                if (!t || t->dtype != CT_ST_F32 || t->numel != s->state_numel[b]) {
+                int dt = s->sdt[b] == CT_SDT_F32    ? CT_ST_F32
+                         : s->sdt[b] == CT_SDT_BF16 ? CT_ST_BF16
+                                                    : CT_ST_U8;
+                if (!t || (int)t->dtype != dt || t->numel != s->state_numel[b]) {
                     st = ct_fail(&o->err, t ? CT_EMISMATCH : CT_EFORMAT,
-                                 "%s: state tensor '%s' is %s (need F32 with %zu elements)", what,
+                                 "%s: state tensor '%s' is %s (need %s with %zu elements)", what,
                                  tn, t ? "of the wrong dtype or size" : "missing",
-                                 s->state_numel[b]);
+                                 ct_st_dtype_name(dt), s->state_numel[b]);
                     goto out;
                 }
-                memcpy(s->state[b], t->data, t->nbytes);
+                memcpy(s->raw[b], t->data, t->nbytes);
+                if (s->absmax[b]) {
+                    size_t nb = (s->state_numel[b] + CT_QBLOCK - 1) / CT_QBLOCK;
+                    snprintf(tn, sizeof tn, "%zu.%zu.%s.absmax", g, i, s->state_name[b]);
+                    t = ct_st_find(f, tn);
+                    if (!t || t->dtype != CT_ST_F32 || t->numel != nb) {
+                        st = ct_fail(&o->err, t ? CT_EMISMATCH : CT_EFORMAT,
+                                     "%s: state tensor '%s' is %s (need F32 with %zu elements)",
+                                     what, tn, t ? "of the wrong dtype or size" : "missing", nb);
+                        goto out;
+                    }
+                    memcpy(s->absmax[b], t->data, t->nbytes);
+                    expect_tensors++;
+                }
             }
             snprintf(tn, sizeof tn, "%zu.%zu.step", g, i);
             const ct_st_tensor *t = ct_st_find(f, tn);
@@ -332,6 +366,7 @@ out:
             free(s->block);
             sg.slots[k].first_chunk = s->first_chunk;
             sg.slots[k].n_chunks = s->n_chunks;
+            sg.slots[k].uid = s->uid;
             *s = sg.slots[k];
         }
     }

@@ -1,0 +1,313 @@
+/* Reduced precision in the optimizer engine (see precision.h):
+ *  - 8-bit blockwise optimizer state: Dettmers, Lewis, Shleifer &
+ *    Zettlemoyer 2022, "8-bit Optimizers via Block-wise Quantization"
+ *    (ICLR 2022), section 2: blocks of 256 elements, each normalized by its
+ *    absolute maximum and coded by the nearest entry of the 256-entry
+ *    dynamic map (signed for first moments and momentum, unsigned for second
+ *    moments, as bitsandbytes' Optimizer8bit uses "dynamic" and "udynamic");
+ *    dequantize, update, requantize in one pass over the block.
+ *  - bf16 state and bf16 / fp16 parameters and gradients with an optional
+ *    fp32 master copy.
+ * The kind's own fp32 kernel (scalar or SIMD) does the update on fp32
+ * scratch of the calling thread, one CT_SUB-element sub-chunk at a time, so
+ * the numbers of an update are the kind's fp32 numbers on the dequantized
+ * inputs, whatever the thread count.                                       */
+#include "precision.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "optim_impl.h"
+
+void ct_qmap_build(ct_qmap *m, int is_signed)
+{
+    double d[256];
+    int n = 0;
+    for (int i = 0; i < 7; i++) {
+        int items = is_signed ? 1 << i : 1 << (i + 1); /* midpoints per sign */
+        double scale = pow(10.0, i - 6);
+        /* linspace(0.1, 1, items + 1) as NumPy computes it: k * step + start,
+         * the last point exactly 1 */
+        const double step = (1.0 - 0.1) / items;
+        for (int k = 0; k < items; k++) {
+            double lo = k * step + 0.1, hi = k + 1 == items ? 1.0 : (k + 1) * step + 0.1;
+            double mean = (lo + hi) / 2;
+            d[n++] = scale * mean;
+            if (is_signed)
+                d[n++] = -scale * mean;
+        }
+    }
+    d[n++] = 0;
+    d[n++] = 1;
+    /* n == 256; insertion sort (256 entries, once per optimizer) */
+    for (int i = 1; i < n; i++) {
+        double x = d[i];
+        int j = i - 1;
+        while (j >= 0 && d[j] > x) {
+            d[j + 1] = d[j];
+            j--;
+        }
+        d[j + 1] = x;
+    }
+    for (int i = 0; i < 256; i++) {
+        m->v[i] = (float)d[i];
+        if (d[i] == 0)
+            m->zero = (uint8_t)i;
+    }
+    for (int i = 0; i < 255; i++)
+        m->mid[i] = (float)((d[i] + d[i + 1]) / 2);
+    for (int i = 255; i < 260; i++)
+        m->mid[i] = INFINITY;
+    for (uint32_t k = 0; k < (1u << (32 - CT_QLUT_SHIFT)); k++) {
+        /* the lowest float of the bucket: its smallest bits if positive,
+         * its largest if negative */
+        uint32_t lo = k << CT_QLUT_SHIFT, hi = lo | ((1u << CT_QLUT_SHIFT) - 1);
+        float x = ct_u2f(k >> (31 - CT_QLUT_SHIFT) ? hi : lo);
+        unsigned c = 0;
+        if (x != x) /* NaN buckets: never used for a finite x / absmax */
+            c = 0;
+        else
+            while (c < 255 && m->mid[c] < x)
+                c++;
+        m->lut[k] = (uint8_t)c;
+    }
+    /* thresholds inside each finite bucket of [-1, 1] */
+    m->steps = 0;
+    for (uint32_t k = 0; k < (1u << (32 - CT_QLUT_SHIFT)); k++) {
+        uint32_t lo = k << CT_QLUT_SHIFT, hi = lo | ((1u << CT_QLUT_SHIFT) - 1);
+        float a = ct_u2f(lo), b = ct_u2f(hi);
+        if (!(fabsf(a) <= 1) && !(fabsf(b) <= 1))
+            continue;
+        float top = k >> (31 - CT_QLUT_SHIFT) ? a : b; /* the bucket's highest float */
+        int in = 0;
+        for (int c = m->lut[k]; c < 255 && m->mid[c] < top; c++)
+            in++;
+        m->steps = in > m->steps ? in : m->steps;
+    }
+    /* q8_code looks 3 thresholds up: 5 mantissa bits per bucket give at most
+     * 3 for both maps (the unsigned map's top decade: spacing 0.007) */
+    if (m->steps > 3)
+        abort();
+}
+
+/* The number of thresholds below x: from the bucket's lower bound up. */
+static inline uint8_t q8_code(const ct_qmap *m, float x)
+{
+    unsigned c = m->lut[ct_f2u(x) >> CT_QLUT_SHIFT];
+    /* the thresholds below x from c on are contiguous: count them with
+     * independent compares (at most 3 per bucket: ct_qmap_build checks) */
+    c += (m->mid[c] < x) + (m->mid[c + 1] < x) + (m->mid[c + 2] < x);
+    /* a nonzero value never stores as 0: it takes the entry of its own sign
+     * nearest to 0 (bitsandbytes keeps the sign of negative first moments
+     * so; ctrain does it for every value: an exp_avg_sq stored as 0 makes the
+     * next Adam update m / (sqrt(0.001 g^2) + eps), which diverged the demo
+     * CNN with min_8bit_size=0) */
+    if (c == m->zero && x != 0)
+        c = x > 0 ? c + 1 : (c > 0 ? c - 1 : c);
+    return (uint8_t)c;
+}
+
+#define CT_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+CT_ALWAYS_INLINE float q8_block(const ct_qmap *m, const float *x, size_t n, uint8_t *code,
+                                float *tmp, int avx2)
+{
+    /* max |x| on the bits: for non-negative floats their order (vectorizes;
+     * a NaN, whose bits are above infinity's, makes the block NaN) */
+    uint32_t ab = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t u = ct_f2u(x[j]) & 0x7fffffffu;
+        ab = u > ab ? u : ab;
+    }
+    float amax = ct_u2f(ab);
+    if (!(amax > 0) || ab >= 0x7f800000u) {
+        /* all zero, or an infinity or NaN: the block cannot be normalized */
+        for (size_t j = 0; j < n; j++)
+            code[j] = m->zero;
+        return amax;
+    }
+    for (size_t j = 0; j < n; j++) /* vectorizes: the divisions apart */
+        tmp[j] = x[j] / amax;
+    (void)avx2; /* AVX2 gathers of the table lookups measured 2x slower (AMD EPYC) */
+    for (size_t j = 0; j < n; j++)
+        code[j] = q8_code(m, tmp[j]);
+    return amax;
+}
+
+float ct_q8_block(const ct_qmap *m, const float *x, size_t n, uint8_t *code)
+{
+    float tmp[CT_QBLOCK];
+    return q8_block(m, x, n, code, tmp, 0);
+}
+
+size_t ct_dtype_size(int dtype)
+{
+    switch (dtype) {
+    case CT_F32:
+        return 4;
+    case CT_BF16:
+    case CT_F16:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+/* float -> 16-bit parameter or gradient: nearest even, or stochastic (bf16
+ * only) keyed by (seed, key, index). */
+static inline uint16_t f2h(int dtype, float f, int sr, uint64_t seed, uint64_t key,
+                           uint64_t index)
+{
+    if (dtype == CT_F16)
+        return ct_f32_to_f16(f);
+    return sr ? ct_f32_to_bf16_sr(f, ct_rng32(seed, key, index)) : ct_f32_to_bf16(f);
+}
+
+/* The RNG key of buffer k (CT_MAX_STATE: the parameter) of slot s at its
+ * current step: every write of every buffer draws fresh bits. */
+static inline uint64_t rng_key(const ct_slot *s, int k)
+{
+    return ((s->uid * 0x100000001b3ull + (uint64_t)s->step) << 3) ^ (uint64_t)k;
+}
+
+/* The body of ct_prec_chunk, compiled for the baseline target and for
+ * AVX2 (conversions and the block loops vectorize there; integer and
+ * correctly rounded operations only, so both give the same bits). */
+CT_ALWAYS_INLINE void prec_chunk(ct_optim *o, ct_chunk *ch, int tid, int avx2)
+{
+    const ct_slot *s = ch->slot;
+    const double *hp = ch->hp;
+    float *scr = o->scratch + (size_t)tid * CT_SCRATCH_FLOATS;
+    float *gs = scr, *ps = scr + CT_SUB, *ss = scr + 2 * CT_SUB;
+    const int dt = s->p.dtype;
+    const float scale = (float)o->grad_scale;
+    const int sr = hp[CT_HP_SR] != 0;
+    const uint64_t seed = (uint64_t)hp[CT_HP_SEED];
+    const ct_qmap *qm = o->qmap;
+    for (size_t b = ch->begin; b < ch->end; b += CT_SUB) {
+        const size_t n = ch->end - b < CT_SUB ? ch->end - b : CT_SUB;
+        ct_slot t = *s;
+        t.p.numel = n;
+        /* the gradient, scaled as run_phase scales an fp32 one */
+        if (dt == CT_F32) {
+            float *g = (float *)s->p.grad + b;
+            if (scale != 1.0f)
+                for (size_t j = 0; j < n; j++)
+                    g[j] = g[j] * scale;
+            t.p.grad = g;
+        } else {
+            uint16_t *g = (uint16_t *)s->p.grad + b;
+            if (dt == CT_BF16)
+                for (size_t j = 0; j < n; j++)
+                    gs[j] = ct_bf16_to_f32(g[j]);
+            else
+                for (size_t j = 0; j < n; j++)
+                    gs[j] = ct_f16_to_f32(g[j]);
+            if (scale != 1.0f)
+                for (size_t j = 0; j < n; j++) {
+                    gs[j] = gs[j] * scale;
+                    g[j] = f2h(dt, gs[j], 0, 0, 0, 0);
+                }
+            t.p.grad = gs;
+        }
+        /* the parameter: the master copy, the fp32 buffer, or a converted copy */
+        if (s->master >= 0) {
+            t.p.data = s->state[s->master] + b;
+        } else if (dt == CT_F32) {
+            t.p.data = (float *)s->p.data + b;
+        } else {
+            const uint16_t *p = (const uint16_t *)s->p.data + b;
+            if (dt == CT_BF16)
+                for (size_t j = 0; j < n; j++)
+                    ps[j] = ct_bf16_to_f32(p[j]);
+            else
+                for (size_t j = 0; j < n; j++)
+                    ps[j] = ct_f16_to_f32(p[j]);
+            t.p.data = ps;
+        }
+        /* the kind's state */
+        for (int k = 0; k < s->n_kind_state; k++) {
+            float *x = ss + (size_t)k * CT_SUB;
+            switch (s->sdt[k]) {
+            case CT_SDT_F32:
+                t.state[k] = s->state[k] + b;
+                continue;
+            case CT_SDT_BF16: {
+                const uint16_t *r = (const uint16_t *)s->raw[k] + b;
+                for (size_t j = 0; j < n; j++)
+                    x[j] = ct_bf16_to_f32(r[j]);
+                break;
+            }
+            default: {
+                const ct_qmap *m = &qm[s->sdt[k] == CT_SDT_Q8U];
+                const uint8_t *c = (const uint8_t *)s->raw[k] + b;
+                for (size_t j = 0; j < n; j += CT_QBLOCK)
+                    ct_dq8_block(m, c + j, n - j < CT_QBLOCK ? n - j : CT_QBLOCK,
+                                 s->absmax[k][(b + j) / CT_QBLOCK], x + j);
+            }
+            }
+            t.state[k] = x;
+        }
+        if (s->step == 1 && o->kind->init) /* state is zero until its first step */
+            o->kind->init(hp, &t);
+        o->kfn(0, hp, &t, 0, n, ch->red);
+        /* back to storage */
+        for (int k = 0; k < s->n_kind_state; k++) {
+            const float *x = t.state[k];
+            switch (s->sdt[k]) {
+            case CT_SDT_F32:
+                break;
+            case CT_SDT_BF16: {
+                uint16_t *r = (uint16_t *)s->raw[k] + b;
+                if (sr) {
+                    uint64_t key = rng_key(s, k);
+                    for (size_t j = 0; j < n; j++)
+                        r[j] = ct_f32_to_bf16_sr(x[j], ct_rng32(seed, key, b + j));
+                } else {
+                    for (size_t j = 0; j < n; j++)
+                        r[j] = ct_f32_to_bf16(x[j]);
+                }
+                break;
+            }
+            default: {
+                const ct_qmap *m = &qm[s->sdt[k] == CT_SDT_Q8U];
+                uint8_t *c = (uint8_t *)s->raw[k] + b;
+                for (size_t j = 0; j < n; j += CT_QBLOCK)
+                    s->absmax[k][(b + j) / CT_QBLOCK] =
+                        q8_block(m, x + j, n - j < CT_QBLOCK ? n - j : CT_QBLOCK, c + j, gs, avx2);
+            }
+            }
+        }
+        if (dt != CT_F32) {
+            const float *x = t.p.data;
+            uint16_t *p = (uint16_t *)s->p.data + b;
+            uint64_t key = rng_key(s, CT_MAX_STATE);
+            if (dt == CT_BF16 && !sr)
+                for (size_t j = 0; j < n; j++)
+                    p[j] = ct_f32_to_bf16(x[j]);
+            else
+                for (size_t j = 0; j < n; j++)
+                    p[j] = f2h(dt, x[j], sr, seed, key, b + j);
+        }
+    }
+}
+
+static void prec_chunk_base(ct_optim *o, ct_chunk *ch, int tid) { prec_chunk(o, ch, tid, 0); }
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void prec_chunk_avx2(ct_optim *o, ct_chunk *ch, int tid)
+{
+    prec_chunk(o, ch, tid, 1);
+}
+#endif
+
+void ct_prec_chunk(ct_optim *o, ct_chunk *ch, int tid)
+{
+#if defined(__x86_64__)
+    if (o->simd >= CT_SIMD_AVX2) {
+        prec_chunk_avx2(o, ch, tid);
+        return;
+    }
+#endif
+    prec_chunk_base(o, ch, tid);
+}

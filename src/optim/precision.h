@@ -1,0 +1,147 @@
+/* Reduced precision in the optimizer engine: bf16 / fp16 numbers, the
+ * blockwise 8-bit state quantizer, the counter-based RNG of stochastic
+ * rounding. Used by optim.c's converted pass (precision.c) and by
+ * state_io.c; the kinds never see any of it (they update fp32 scratch).   */
+#ifndef CT_OPTIM_PRECISION_H
+#define CT_OPTIM_PRECISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Storage of a state buffer (ct_slot.sdt). */
+enum {
+    CT_SDT_F32 = 0,  /* float32 */
+    CT_SDT_BF16 = 1, /* bfloat16, round to nearest even (or stochastic) */
+    CT_SDT_Q8S = 2,  /* 8-bit codes of the signed dynamic map, absmax per block */
+    CT_SDT_Q8U = 3   /* 8-bit codes of the unsigned dynamic map, absmax per block */
+};
+
+#define CT_QBLOCK 256 /* elements per quantization block (Dettmers et al. 2022) */
+#define CT_SUB 2048   /* elements per converted sub-chunk: a multiple of CT_QBLOCK */
+
+/* Engine option slots, after every kind's own (see optim.c engine_opts). */
+enum { CT_HP_SDT = 26, CT_HP_MIN8, CT_HP_MASTER, CT_HP_SR, CT_HP_SEED };
+enum { CT_STATE_DTYPE_F32 = 0, CT_STATE_DTYPE_BF16 = 1, CT_STATE_DTYPE_INT8 = 2 };
+
+static inline uint32_t ct_f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float ct_u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* bfloat16 <-> float32. To bf16: round to nearest, ties to even (what
+ * torch's float.to(torch.bfloat16) does); NaN stays a quiet NaN. */
+static inline float ct_bf16_to_f32(uint16_t h) { return ct_u2f((uint32_t)h << 16); }
+static inline uint16_t ct_f32_to_bf16(float f)
+{
+    uint32_t u = ct_f2u(f);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? q : r); /* a select: vectorizes */
+}
+/* Stochastic rounding to bf16: adds 16 random low bits r before truncating,
+ * so f rounds up with probability (its distance to the lower bf16) / ulp. */
+static inline uint16_t ct_f32_to_bf16_sr(float f, uint32_t r)
+{
+    uint32_t u = ct_f2u(f);
+    if ((u & 0x7f800000u) == 0x7f800000u) /* inf and NaN: as nearest */
+        return ct_f32_to_bf16(f);
+    uint32_t t = u + (r & 0xffffu);
+    if ((t & 0x7f800000u) == 0x7f800000u) /* would carry into inf: truncate */
+        t = u;
+    return (uint16_t)(t >> 16);
+}
+
+/* IEEE binary16 <-> float32; to f16 rounds to nearest even, overflow gives
+ * infinity (F. Giesen's float_to_half_fast3_rtne, public domain). */
+static inline float ct_f16_to_f32(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0) {
+        float v = (float)m * 0x1p-24f; /* exact: m < 2^10 */
+        return ct_u2f(ct_f2u(v) | s);
+    }
+    if (e == 31)
+        return ct_u2f(s | 0x7f800000u | (m << 13));
+    return ct_u2f(s | ((e + 112u) << 23) | (m << 13));
+}
+static inline uint16_t ct_f32_to_f16(float f)
+{
+    uint32_t u = ct_f2u(f), sign = u & 0x80000000u, o;
+    u ^= sign;
+    if (u >= (127u + 16u) << 23) {
+        o = u > 0x7f800000u ? 0x7e00u : 0x7c00u;
+    } else if (u < (113u << 23)) { /* subnormal or zero half */
+        const uint32_t magic = ((127u - 15u) + (23u - 10u) + 1u) << 23;
+        o = ct_f2u(ct_u2f(u) + ct_u2f(magic)) - magic;
+    } else {
+        uint32_t odd = (u >> 13) & 1u;
+        u += ((uint32_t)(15 - 127) << 23) + 0xfffu;
+        u += odd;
+        o = u >> 13;
+    }
+    return (uint16_t)(o | (sign >> 16));
+}
+
+/* The counter-based RNG of stochastic rounding: 32 bits that depend only
+ * on (seed, key, index), so every thread count gives the same bits
+ * (SplitMix64's finalizer, Steele et al. 2014, applied to a mixed key).  */
+static inline uint32_t ct_rng32(uint64_t seed, uint64_t key, uint64_t index)
+{
+    uint64_t z = seed * 0x9e3779b97f4a7c15ull ^ (key + 0x632be59bd9b4e019ull) * 0xbf58476d1ce4e5b9ull;
+    z += index * 0x94d049bb133111ebull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (uint32_t)(z >> 32);
+}
+
+/* The 256-entry dynamic quantization map (sorted ascending), its 255
+ * decision thresholds (padded to 256 with +inf) and the code of 0. */
+#define CT_QLUT_SHIFT 18 /* float bits >> 18: sign, exponent, 5 mantissa bits */
+typedef struct ct_qmap {
+    float v[256];
+    float mid[256 + 4]; /* + infinities: the lookups past the last threshold */
+    /* lut[bits >> CT_QLUT_SHIFT]: the number of thresholds below every float
+     * of that bucket, so the code of x is lut[...] plus the few thresholds
+     * of its bucket that are below x (the same count, found faster) */
+    uint8_t lut[1u << (32 - CT_QLUT_SHIFT)];
+    uint8_t zero;
+    int steps; /* the most thresholds in one bucket: the steps up from lut */
+} ct_qmap;
+
+/* Builds the dynamic map of Dettmers et al. 2022 ("8-bit Optimizers via
+ * Block-wise Quantization", section 2.2 and appendix; bitsandbytes'
+ * create_dynamic_map(signed, max_exponent_bits=7, total_bits=8)):
+ * for i = 0..6, the midpoints of linspace(0.1, 1, n_i + 1) scaled by
+ * 10^(i - 6), with n_i = 2^i entries per sign (signed) or 2^(i+1)
+ * (unsigned, non-negative only); plus 0 and 1; sorted. Values are computed
+ * in double and rounded once to float; each threshold is the float nearest
+ * to the double midpoint of two neighbours. */
+void ct_qmap_build(ct_qmap *m, int is_signed);
+
+/* Quantizes x[0..n) (n <= CT_QBLOCK), one block: absmax = max |x|;
+ * code[j] = the number of thresholds t with t < x[j] / absmax (float
+ * division), i.e. the nearest map entry, the lower one on a tie at a
+ * threshold, except that a nonzero value whose nearest entry is 0 takes the
+ * entry of its own sign next to 0 (none below 0 in the unsigned map: 0
+ * stays); absmax 0 gives the code of 0, and so does a block holding an
+ * infinity or NaN (whose absmax is then that inf or NaN). Returns absmax. */
+float ct_q8_block(const ct_qmap *m, const float *x, size_t n, uint8_t *code);
+
+/* x[j] = map[code[j]] * absmax (float multiply). */
+static inline void ct_dq8_block(const ct_qmap *m, const uint8_t *code, size_t n, float absmax,
+                                float *x)
+{
+    for (size_t j = 0; j < n; j++)
+        x[j] = m->v[code[j]] * absmax;
+}
+
+#endif
