@@ -43,7 +43,8 @@ test-python: setup
 	@scripts/test-python.sh
 
 # The optimizer benchmark against torch.optim (docs/benchmarks/optim.{json,md,png}),
-# ctrain.optim from Python (python.{json,md}) and training throughput (train_results.md);
+# ctrain.optim from Python (python.{json,md}), training throughput (train_results.md) and
+# the data pipeline against dlio-benchmark's readers and a raw read loop (data.{json,md});
 # BENCH_ARGS=--quick for the under-a-minute version (written to build/bench-quick).
 bench: build
 	@"$$(scripts/setup-python.sh)/bin/python" bench/optim_bench.py --bin $(BUILD)/bench/ctrain_bench $(BENCH_ARGS)
@@ -51,6 +52,7 @@ bench: build
 	@"$$(scripts/setup-python.sh)/bin/python" bench/python_bench.py $(BENCH_ARGS)
 	@"$$(scripts/setup-python.sh)/bin/python" bench/train_bench.py $(BUILD) 1 > docs/benchmarks/train_results.md
 	@cat docs/benchmarks/train_results.md
+	@"$$(scripts/setup-python.sh)/bin/python" bench/data_bench.py --build $(BUILD) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-python

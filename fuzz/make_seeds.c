@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "fuzz_layout.h"
+#include "data_seeds.h"
 
 static int put(const char *dir, const char *name, const void *buf, size_t len)
 {
@@ -125,6 +126,9 @@ int main(int argc, char **argv)
             bad |= put(op, name, buf, len + 1);
             n++;
         }
+    int nd = ds_write_all(argv[1]);
+    bad |= nd < 0;
+    n += nd > 0 ? nd : 0;
     if (!bad)
         printf("fuzz_make_seeds: %d seeds under %s\n", n, argv[1]);
     return bad;

@@ -22,11 +22,11 @@ status=0
 # the YAML configs in configs/ seed the config reader
 mkdir -p "$corpus/seeds/config" "$corpus/seeds/model_load"
 cp "$here"/configs/*.yaml "$corpus/seeds/config/" 2>/dev/null || true
-for t in state_load safetensors options model_load config; do
+for t in state_load safetensors options model_load config npy tfrecord dlio_config; do
   exe=$bin/fuzz_$t
   mkdir -p "$corpus/$t"
   dict=()
-  [ "$t" = options ] || [ "$t" = config ] || dict=(-dict="$here/fuzz/ctrain.dict")
+  case $t in state_load|safetensors|model_load) dict=(-dict="$here/fuzz/ctrain.dict") ;; esac
   log=$logs/fuzz_$t.log
   rc=0
   # New inputs go to the first directory; the seeds are only read.

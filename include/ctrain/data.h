@@ -239,8 +239,10 @@ typedef struct ct_batch {
 } ct_batch;
 
 /* Creates a loader over c's training (eval = 0) or evaluation set for rank
- * of size ranks, with c->read_threads readers and c->prefetch_size batches
- * in flight. Checks that every file exists before starting. */
+ * of size ranks, with c->read_threads readers and max(c->prefetch_size,
+ * c->read_threads) batches in flight; the readers share a cache of open
+ * files (each file read once per epoch while the cache holds it). Checks
+ * that every file exists before starting. */
 ct_status ct_loader_create(ct_loader **out, const ct_dlio_config *c, int eval, int rank, int size);
 void ct_loader_destroy(ct_loader *l);
 /* Starts epoch (0-based); pending batches of the previous epoch are dropped. */

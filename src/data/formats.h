@@ -93,6 +93,13 @@ struct ct_reader_vt {
     void (*close)(ct_data_file *f);
 };
 
+/* Bytes of buffers a reader handle holds (its file and scratch buffers):
+ * what keeping it open costs, for the loader's file cache. */
+uint64_t ct_data_file_resident(const ct_data_file *f);
+/* TFRecord files of at most `bytes` are read whole (one sequential read,
+ * every record's CRCs checked) even when an index exists; larger ones
+ * record by record through the index. 0 (the default): always by record. */
+void ct_data_file_set_whole_limit(ct_data_file *f, uint64_t bytes);
 /* Reads the whole file at path into a buffer (aligned to 4096 when
  * odirect, read with O_DIRECT then). *buf is freed by the caller. */
 ct_status ct_read_file(const char *path, int odirect, uint8_t **buf, uint64_t *len);

@@ -2,15 +2,47 @@
  * batch slots in sampler order. Batch b goes to slot b % P; a reader claims
  * the next unclaimed batch only while fewer than P batches are ahead of the
  * consumer, so at most P batches are in flight and the consumer receives
- * them in order whatever the thread timing. Each reader keeps its own
- * ct_data_file (buffers reused) and its currently open file. */
+ * them in order whatever the thread timing. P = max(prefetch_size,
+ * read_threads), so that every reader can work.
+ *
+ * The readers share a cache of open files: up to CACHE_MAX ct_data_file
+ * handles (at least one per reader thread) while their buffers stay within
+ * CACHE_BUDGET bytes; a file wanted by a reader is taken from the cache if
+ * open there (or being opened by another reader: it waits), else opened on
+ * a new handle or on the least recently used idle one (whose buffers are
+ * reused). With sample_shuffle and many samples per file this stops
+ * re-reading a whole npz for every sample whose file differs from the
+ * previous one (measured in docs/data.md). TFRecord files of at most
+ * CACHE_BUDGET / (2 read_threads) bytes are read whole (one sequential
+ * read, as fast as it gets warm or O_DIRECT), larger ones record by record
+ * through the .idx (the cache keeps the parsed index). Samples are copied out of a
+ * handle under its own mutex. The cache is emptied at every epoch start, so
+ * each epoch reads its files from storage again, as DLIO does. The
+ * delivered order is the sampler's either way: the cache only changes what
+ * is re-read. */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "../core/error.h"
 #include "formats.h"
+
+#define HUGE ((size_t)2 << 20)
+#define CACHE_MAX 64
+#define CACHE_BUDGET ((uint64_t)1 << 30)
+
+typedef struct centry {
+    ct_data_file *f;
+    const char *path;   /* the file open on f, NULL if none */
+    int refs;           /* readers using it now */
+    int loading;        /* a reader is opening path on it */
+    uint64_t used;      /* last use (LRU) */
+    uint64_t resident;  /* buffer bytes after the open */
+    pthread_mutex_t mu; /* held while a sample is copied out of f */
+} centry;
 
 typedef struct slot {
     int64_t batch;     /* batch held, -1 if none */
@@ -43,66 +75,177 @@ struct ct_loader {
     pthread_t *tids;
     int running;
     int64_t held; /* slot batch handed to the caller, released on next call */
+    /* the file cache, under cmu */
+    pthread_mutex_t cmu;
+    pthread_cond_t ccv;
+    centry cache[CACHE_MAX];
+    int ncache;
+    uint64_t tick;
 };
 
 typedef struct worker_arg {
     ct_loader *l;
 } worker_arg;
 
-static ct_status fill(ct_loader *l, ct_data_file *f, const char **open_path, slot *s, int64_t b)
+/* Takes a reference on the cache entry holding file p, opening p on a new
+ * or the least recently used idle entry if it is not there. *bytes grows
+ * by what opening read. */
+static ct_status cache_get(ct_loader *l, const char *p, int *out, uint64_t *bytes)
+{
+    pthread_mutex_lock(&l->cmu);
+    for (;;) {
+        int hit = -1, lru = -1;
+        uint64_t resident = 0, biggest = 0;
+        for (int k = 0; k < l->ncache; k++) {
+            centry *e = &l->cache[k];
+            if (e->path == p) {
+                hit = k;
+                break;
+            }
+            if (!e->refs && !e->loading && (lru < 0 || e->used < l->cache[lru].used))
+                lru = k;
+            resident += e->resident;
+            biggest = e->resident > biggest ? e->resident : biggest;
+        }
+        if (hit >= 0) {
+            centry *e = &l->cache[hit];
+            if (e->loading) {
+                pthread_cond_wait(&l->ccv, &l->cmu);
+                continue;
+            }
+            e->refs++;
+            e->used = ++l->tick;
+            pthread_mutex_unlock(&l->cmu);
+            *out = hit;
+            return CT_OK;
+        }
+        int k = -1;
+        /* one sample per file: a file is wanted once per epoch, keeping it
+         * open gains nothing, so readers reuse (warm) handles instead */
+        int room = l->spf > 1 ? CACHE_MAX : l->threads;
+        if (l->ncache < room && (l->ncache < l->threads || resident + biggest <= CACHE_BUDGET)) {
+            centry *e = &l->cache[l->ncache];
+            if (ct_data_file_new(&e->f, l->format, l->odirect) == CT_OK) {
+                ct_data_file_set_whole_limit(e->f, CACHE_BUDGET / (2 * (uint64_t)l->threads));
+                pthread_mutex_init(&e->mu, NULL);
+                k = l->ncache++;
+            } else if (lru < 0) {
+                pthread_mutex_unlock(&l->cmu);
+                return ct_fail(NULL, CT_ENOMEM, "%s: out of memory for a reader", p);
+            }
+        }
+        if (k < 0)
+            k = lru;
+        if (k < 0) { /* every entry busy: wait for one */
+            pthread_cond_wait(&l->ccv, &l->cmu);
+            continue;
+        }
+        centry *e = &l->cache[k];
+        e->path = p;
+        e->loading = 1;
+        e->refs = 1;
+        e->used = ++l->tick;
+        pthread_mutex_unlock(&l->cmu);
+        uint64_t b0 = ct_data_file_bytes_read(e->f);
+        ct_status st = ct_data_file_reopen(e->f, p);
+        *bytes += ct_data_file_bytes_read(e->f) - b0;
+        uint64_t res = ct_data_file_resident(e->f);
+        pthread_mutex_lock(&l->cmu);
+        e->loading = 0;
+        e->resident = res;
+        if (st != CT_OK) {
+            e->path = NULL;
+            e->refs = 0;
+        }
+        pthread_cond_broadcast(&l->ccv);
+        pthread_mutex_unlock(&l->cmu);
+        *out = k;
+        return st;
+    }
+}
+
+static void cache_put(ct_loader *l, int k)
+{
+    if (k < 0)
+        return;
+    pthread_mutex_lock(&l->cmu);
+    l->cache[k].refs--;
+    pthread_cond_broadcast(&l->ccv);
+    pthread_mutex_unlock(&l->cmu);
+}
+
+/* Fills slot s with batch b; *bytes grows by the bytes read from files. */
+static ct_status fill(ct_loader *l, slot *s, int64_t b, uint64_t *bytes)
 {
     int64_t first = b * l->batch_size;
     int64_t n = l->nids - first < l->batch_size ? l->nids - first : l->batch_size;
     s->count = 0;
     uint64_t used = 0;
-    for (int64_t k = 0; k < n; k++) {
+    int cur = -1;
+    ct_status st = CT_OK;
+    for (int64_t k = 0; k < n && st == CT_OK; k++) {
         int64_t id = l->ids[first + k];
         int64_t fi = id / l->spf, si = id % l->spf;
         const char *p = l->paths[fi];
-        ct_status st;
-        if (*open_path != p) {
-            *open_path = NULL;
-            if ((st = ct_data_file_reopen(f, p)) != CT_OK)
-                return st;
-            *open_path = p;
+        if (cur < 0 || l->cache[cur].path != p) {
+            cache_put(l, cur);
+            cur = -1;
+            int e = -1;
+            if ((st = cache_get(l, p, &e, bytes)) != CT_OK)
+                break;
+            cur = e;
         }
+        centry *e = &l->cache[cur];
+        pthread_mutex_lock(&e->mu);
+        ct_data_file *f = e->f;
+        const uint8_t *d = NULL;
+        size_t len = 0;
+        uint64_t b0 = ct_data_file_bytes_read(f);
         if (si >= ct_data_file_samples(f))
-            return ct_fail(NULL, CT_EFORMAT, "%s: has %lld samples, sample %lld requested (dataset."
-                           "num_samples_per_file=%lld)", p, (long long)ct_data_file_samples(f),
-                           (long long)si, (long long)l->spf);
-        const uint8_t *d;
-        size_t len;
-        if ((st = ct_data_file_sample(f, si, &d, &len)) != CT_OK)
-            return st;
-        if (used + len > s->cap) {
-            size_t cap = (size_t)(used + len) * 2;
-            uint8_t *nd = realloc(s->data, cap);
-            if (!nd)
-                return ct_fail(NULL, CT_ENOMEM, "out of memory for a batch of %zu bytes", cap);
-            s->data = nd;
-            s->cap = cap;
+            st = ct_fail(NULL, CT_EFORMAT, "%s: has %lld samples, sample %lld requested (dataset."
+                         "num_samples_per_file=%lld)", p, (long long)ct_data_file_samples(f),
+                         (long long)si, (long long)l->spf);
+        else
+            st = ct_data_file_sample(f, si, &d, &len);
+        if (st == CT_OK && used + len > s->cap) {
+            /* room for the whole batch at this sample size; 2 MiB aligned
+             * with transparent huge pages (see fbuf_reserve in readers.c) */
+            size_t cap = (size_t)(used + len * (uint64_t)(n - k)) + (size_t)(used + len) / 4;
+            cap = (cap + HUGE - 1) / HUGE * HUGE;
+            void *nd = NULL;
+            if (posix_memalign(&nd, HUGE, cap) != 0) {
+                st = ct_fail(NULL, CT_ENOMEM, "out of memory for a batch of %zu bytes", cap);
+            } else {
+#ifdef MADV_HUGEPAGE
+                madvise(nd, cap, MADV_HUGEPAGE);
+#endif
+                if (used)
+                    memcpy(nd, s->data, used);
+                free(s->data);
+                s->data = nd;
+                s->cap = cap;
+            }
         }
-        memcpy(s->data + used, d, len);
+        if (st == CT_OK)
+            memcpy(s->data + used, d, len);
+        *bytes += ct_data_file_bytes_read(f) - b0;
+        pthread_mutex_unlock(&e->mu);
+        if (st != CT_OK)
+            break;
         s->ids[k] = id;
         s->offsets[k] = used;
         s->lengths[k] = len;
         used += len;
         s->count++;
     }
-    return CT_OK;
+    cache_put(l, cur);
+    return st;
 }
 
 static void *reader_main(void *arg)
 {
     ct_loader *l = ((worker_arg *)arg)->l;
     free(arg);
-    ct_data_file *f = NULL;
-    const char *open_path = NULL;
-    ct_status init = ct_data_file_new(&f, l->format, l->odirect);
-    char initmsg[CT_ERRMSG_CAP];
-    if (init != CT_OK)
-        memcpy(initmsg, ct_errmsg(), sizeof initmsg);
-    uint64_t last_bytes = 0;
     pthread_mutex_lock(&l->mu);
     for (;;) {
         while (!l->stop && l->next_claim < l->nbatches && l->next_claim >= l->consumed + l->nslots)
@@ -112,22 +255,18 @@ static void *reader_main(void *arg)
         int64_t b = l->next_claim++;
         slot *s = &l->slots[b % l->nslots];
         pthread_mutex_unlock(&l->mu);
-        ct_status st = init;
-        if (st == CT_OK)
-            st = fill(l, f, &open_path, s, b);
-        uint64_t now = f ? ct_data_file_bytes_read(f) : 0;
+        uint64_t bytes = 0;
+        ct_status st = fill(l, s, b, &bytes);
         pthread_mutex_lock(&l->mu);
         s->batch = b;
         s->status = st;
         if (st != CT_OK)
-            memcpy(s->msg, init != CT_OK ? initmsg : ct_errmsg(), sizeof s->msg);
+            memcpy(s->msg, ct_errmsg(), sizeof s->msg);
         s->ready = 1;
-        l->bytes += now - last_bytes;
-        last_bytes = now;
+        l->bytes += bytes;
         pthread_cond_broadcast(&l->cv);
     }
     pthread_mutex_unlock(&l->mu);
-    ct_data_file_close(f);
     return NULL;
 }
 
@@ -154,13 +293,20 @@ ct_status ct_loader_create(ct_loader **out, const ct_dlio_config *c, int eval, i
         return ct_fail(NULL, CT_ENOMEM, "out of memory");
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
+    pthread_mutex_init(&l->cmu, NULL);
+    pthread_cond_init(&l->ccv, NULL);
     l->format = c->format;
     l->odirect = c->odirect;
     l->nfiles = eval ? c->num_files_eval : c->num_files_train;
     l->spf = c->num_samples_per_file;
     l->batch_size = eval ? c->batch_size_eval : c->batch_size;
     l->threads = c->read_threads < 1 ? 1 : c->read_threads;
+    /* at least one batch in flight per reader, or readers beyond
+     * prefetch_size would idle (DLIO's torch loader likewise gives every
+     * worker ceil(prefetch_size / read_threads) >= 1 batches) */
     l->nslots = c->prefetch_size < 1 ? 1 : c->prefetch_size;
+    if (l->nslots < l->threads)
+        l->nslots = l->threads;
     l->held = -1;
     ct_sampler_opts so = {l->nfiles, l->spf, c->file_shuffle, c->sample_shuffle, c->shuffle_size,
                           c->seed, c->seed_change_epoch, rank, size, l->batch_size, c->drop_last};
@@ -246,6 +392,12 @@ void ct_loader_destroy(ct_loader *l)
     free(l->tids);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
+    for (int k = 0; k < l->ncache; k++) {
+        ct_data_file_close(l->cache[k].f);
+        pthread_mutex_destroy(&l->cache[k].mu);
+    }
+    pthread_mutex_destroy(&l->cmu);
+    pthread_cond_destroy(&l->ccv);
     free(l);
 }
 
@@ -260,6 +412,11 @@ ct_status ct_loader_start_epoch(ct_loader *l, int32_t epoch)
         return ct_fail_keep(&l->err, st);
     l->nids = n;
     l->nbatches = (n + l->batch_size - 1) / l->batch_size;
+    /* each epoch reads its files again (the handles and buffers stay) */
+    for (int k = 0; k < l->ncache; k++) {
+        l->cache[k].path = NULL;
+        l->cache[k].used = 0;
+    }
     l->next_claim = l->consumed = l->delivered = 0;
     l->stop = 0;
     l->held = -1;

@@ -1,8 +1,14 @@
 /* Readers, one per format, behind ct_data_file. Each reads what DLIO's
  * reader of the format reads (dlio_benchmark/reader/ *.py): the whole file
- * for npy/npz/tfrecord/csv (np.load, TFRecordDataset, pandas.read_csv), one
- * sample per access for hdf5 and indexed_binary. A handle keeps its buffer
- * between files (ct_data_file_reopen), so a reader thread allocates once. */
+ * for npy/npz/csv (np.load, pandas.read_csv), one sample per access for
+ * hdf5 and indexed_binary. TFRecord: with the DALI index DLIO writes
+ * ({data_folder}/index/{train|valid}/{name}.idx, "offset length" lines, as
+ * DALI's tfrecord2idx) one record per access (pread of the record, both
+ * CRCs checked; a sequential run of accesses reads ahead in windows of
+ * TFR_WINDOW bytes); without it, or when the file is at most the handle's
+ * whole_limit (the loader sets it so that files its cache can hold are read
+ * in one sequential read), the whole file, framed as TFRecordDataset does. A handle keeps its buffer between files (ct_data_file_reopen), so a
+ * reader thread allocates once. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +23,8 @@
 #include "formats.h"
 
 #define ALIGN 4096
+/* read-ahead window of sequential per-record TFRecord reads */
+#define TFR_WINDOW ((uint64_t)4 << 20)
 
 /* Grows f's buffer to at least n bytes (aligned, contents not kept). */
 typedef struct fbuf {
@@ -24,15 +32,25 @@ typedef struct fbuf {
     size_t cap;
 } fbuf;
 
+/* Buffers of 2 MiB and more are 2 MiB aligned and asked for transparent
+ * huge pages: a one-epoch run faults every buffer page in once, and 4 KiB
+ * faults cost more CPU than the copies (perf: ~40% of a warm npz epoch). */
+#define HUGE_ALIGN ((size_t)2 << 20)
+
 static ct_status fbuf_reserve(fbuf *b, size_t n, const char *path)
 {
     if (n <= b->cap)
         return CT_OK;
     size_t cap = n + n / 8 + ALIGN;
-    cap = (cap + ALIGN - 1) / ALIGN * ALIGN;
+    size_t al = cap >= HUGE_ALIGN ? HUGE_ALIGN : ALIGN;
+    cap = (cap + al - 1) / al * al;
     void *p = NULL;
-    if (posix_memalign(&p, ALIGN, cap) != 0)
+    if (posix_memalign(&p, al, cap) != 0)
         return ct_fail(NULL, CT_ENOMEM, "%s: out of memory for %zu bytes", path, n);
+#ifdef MADV_HUGEPAGE
+    if (al == HUGE_ALIGN)
+        madvise(p, cap, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+#endif
     free(b->p);
     b->p = p;
     b->cap = cap;
@@ -109,14 +127,21 @@ ct_status ct_read_file(const char *path, int odirect, uint8_t **buf, uint64_t *l
 
 typedef struct whole {
     fbuf file;        /* the file's bytes */
-    fbuf scratch;     /* inflated npz member / gathered sample */
+    fbuf scratch;     /* inflated npz member, or a csv/hdf5/ibin sample */
+    fbuf gather;      /* a C-order npy/npz sample (not scratch: it may hold the array) */
     uint64_t size;
     /* npy/npz: the array */
     const uint8_t *arr;
     ct_npy_info info;
-    /* tfrecord: record payload offsets and lengths */
+    /* tfrecord: record payload offsets and lengths (whole file), or record
+     * starts and total lengths from the index (per record, idx = 1) */
     uint64_t *recoff, *reclen;
     size_t reccap;
+    int idx;
+    uint64_t win_off, win_len; /* file bytes [win_off, +win_len) are in file */
+    int64_t last_rec;
+    int run;                   /* consecutive sequential accesses */
+    uint64_t whole_limit;      /* see ct_data_file_set_whole_limit */
     /* csv: row starts */
     uint64_t *rows;
     size_t rowcap;
@@ -165,7 +190,7 @@ static ct_status array_sample(ct_data_file *f, int64_t i, const uint8_t **data, 
         *len = (size_t)per;
         return CT_OK;
     }
-    ct_status st = fbuf_reserve(&w->scratch, (size_t)per, f->path);
+    ct_status st = fbuf_reserve(&w->gather, (size_t)per, f->path);
     if (st != CT_OK)
         return st;
     size_t is = in->itemsize;
@@ -173,12 +198,12 @@ static ct_status array_sample(ct_data_file *f, int64_t i, const uint8_t **data, 
     uint64_t nel = per / is;
     if (is == 1) {
         for (uint64_t k = 0; k < nel; k++)
-            w->scratch.p[k] = src[k * ns];
+            w->gather.p[k] = src[k * ns];
     } else {
         for (uint64_t k = 0; k < nel; k++)
-            memcpy(w->scratch.p + k * is, src + k * ns * is, is);
+            memcpy(w->gather.p + k * is, src + k * ns * is, is);
     }
-    *data = w->scratch.p;
+    *data = w->gather.p;
     *len = (size_t)per;
     return CT_OK;
 }
@@ -219,9 +244,15 @@ static ct_status npz_open(ct_data_file *f)
         return st;
     const uint8_t *m;
     if (e.method == 8) {
-        if (e.usize > ((uint64_t)1 << 40))
-            return ct_fail(NULL, CT_EFORMAT, "%s: member x.npy claims %llu bytes", f->path,
-                           (unsigned long long)e.usize);
+        /* deflate expands at most 1032:1 (zlib's technical details): a
+         * larger claim is a corrupt header, refused before allocating it
+         * (found by fuzz_npy: 200 bytes made the reader allocate 2 GB) */
+        if (e.usize > e.csize * 1032 + 64)
+            return ct_fail(NULL, CT_EFORMAT,
+                           "%s: offset %llu: member x.npy claims %llu bytes from %llu deflated "
+                           "bytes, more than deflate can produce", f->path,
+                           (unsigned long long)e.data_off, (unsigned long long)e.usize,
+                           (unsigned long long)e.csize);
         if ((st = fbuf_reserve(&w->scratch, (size_t)e.usize + 1, f->path)) != CT_OK)
             return st;
     }
@@ -230,47 +261,167 @@ static ct_status npz_open(ct_data_file *f)
     return set_array(f, m, e.usize, e.method == 8 ? 0 : e.data_off);
 }
 
+static ct_status rec_grow(whole *w, size_t n, const char *path)
+{
+    if (n < w->reccap)
+        return CT_OK;
+    size_t cap = w->reccap ? 2 * w->reccap : 256;
+    while (cap <= n)
+        cap *= 2;
+    uint64_t *a = realloc(w->recoff, cap * sizeof *a), *b;
+    if (!a)
+        return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", path);
+    w->recoff = a;
+    b = realloc(w->reclen, cap * sizeof *b);
+    if (!b)
+        return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", path);
+    w->reclen = b;
+    w->reccap = cap;
+    return CT_OK;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* Checks the framing of the record at file offset off whose bytes (header,
+ * payload, CRC) start at p with avail bytes present; *len gets the payload
+ * length. */
+static ct_status tfr_frame(const uint8_t *p, uint64_t avail, uint64_t off, const char *path,
+                           uint64_t *len)
+{
+    if (avail < 12)
+        return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: truncated TFRecord header", path,
+                       (unsigned long long)off);
+    uint64_t l = 0;
+    for (int i = 7; i >= 0; i--)
+        l = (l << 8) | p[i];
+    if (ct_tfrecord_mask(ct_crc32c(0, p, 8)) != le32(p + 8))
+        return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: TFRecord length CRC mismatch", path,
+                       (unsigned long long)off);
+    if (l > avail - 12 || avail - 12 - l < 4)
+        return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: truncated TFRecord (length %llu)", path,
+                       (unsigned long long)off, (unsigned long long)l);
+    if (ct_tfrecord_mask(ct_crc32c(0, p + 12, (size_t)l)) != le32(p + 12 + l))
+        return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: TFRecord data CRC mismatch", path,
+                       (unsigned long long)(off + 12));
+    *len = l;
+    return CT_OK;
+}
+
+/* The DALI index of the record file at path, if one exists: DLIO writes it
+ * to {data_folder}/index/{train|valid}/{name}.idx, and path is
+ * {data_folder}/{train|valid}/[{subfolder}/]{name}. Returns 0 and the index
+ * path in buf if found. */
+static int tfr_index_path(const char *path, char *buf, size_t cap)
+{
+    const char *name = strrchr(path, '/');
+    if (!name)
+        return 1;
+    /* the directory holding `name`, then its parent (subfolders) */
+    const char *end = name;
+    for (int up = 0; up < 2; up++) {
+        const char *d = end;
+        while (d > path && d[-1] != '/')
+            d--;
+        size_t dl = (size_t)(end - d);
+        if (dl == 5 && (!memcmp(d, "train", 5) || !memcmp(d, "valid", 5))) {
+            int n = snprintf(buf, cap, "%.*sindex/%.*s%s.idx", (int)(d - path), path, (int)dl, d, name);
+            if (n > 0 && (size_t)n < cap && access(buf, R_OK) == 0)
+                return 0;
+        }
+        if (d == path)
+            break;
+        end = d - 1;
+    }
+    return 1;
+}
+
+/* Per-record mode: the index's "offset length" lines, each record checked
+ * to lie inside the file. */
+static ct_status tfr_open_index(ct_data_file *f, const char *ipath)
+{
+    whole *w = W(f);
+    uint8_t *t;
+    uint64_t tl;
+    ct_status st = ct_read_file(ipath, 0, &t, &tl);
+    if (st != CT_OK)
+        return st;
+    f->bytes_read += tl;
+    uint64_t size;
+    w->fd = open_file(f->path, f->odirect, &size);
+    if (w->fd < 0) {
+        free(t);
+        return ct_fail(NULL, CT_EIO, "cannot open '%s': %s", f->path, strerror(errno));
+    }
+    w->size = size;
+    size_t n = 0;
+    uint64_t pos = 0;
+    while (pos < tl && st == CT_OK) {
+        uint64_t v[2] = {0, 0}, line = pos;
+        for (int k = 0; k < 2 && st == CT_OK; k++) {
+            while (pos < tl && (t[pos] == ' ' || t[pos] == '\t'))
+                pos++;
+            int digits = 0;
+            while (pos < tl && t[pos] >= '0' && t[pos] <= '9' && digits < 19) {
+                v[k] = v[k] * 10 + (uint64_t)(t[pos++] - '0');
+                digits++;
+            }
+            if (!digits || (pos < tl && t[pos] >= '0' && t[pos] <= '9'))
+                st = ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: expected \"offset length\" lines",
+                             ipath, (unsigned long long)line);
+        }
+        while (st == CT_OK && pos < tl && (t[pos] == ' ' || t[pos] == '\t' || t[pos] == '\r'))
+            pos++;
+        if (st == CT_OK && pos < tl && t[pos++] != '\n')
+            st = ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: expected \"offset length\" lines", ipath,
+                         (unsigned long long)line);
+        if (st != CT_OK)
+            break;
+        if (v[1] < 16 || v[0] > size || v[1] > size - v[0])
+            st = ct_fail(NULL, CT_EFORMAT,
+                         "%s: offset %llu: record at %llu of %llu bytes does not fit '%s' (%llu bytes)",
+                         ipath, (unsigned long long)line, (unsigned long long)v[0],
+                         (unsigned long long)v[1], f->path, (unsigned long long)size);
+        else if ((st = rec_grow(w, n, f->path)) == CT_OK) {
+            w->recoff[n] = v[0];
+            w->reclen[n] = v[1];
+            n++;
+        }
+    }
+    free(t);
+    if (st != CT_OK)
+        return st;
+    w->idx = 1;
+    w->win_off = w->win_len = 0;
+    w->last_rec = -2;
+    w->run = 0;
+    f->nsamples = (int64_t)n;
+    return CT_OK;
+}
+
 static ct_status tfr_open(ct_data_file *f)
 {
+    whole *w = W(f);
+    w->idx = 0;
+    char ipath[4200];
+    struct stat sb;
+    int small = w->whole_limit > 0 && stat(f->path, &sb) == 0 && (uint64_t)sb.st_size <= w->whole_limit;
+    if (!small && tfr_index_path(f->path, ipath, sizeof ipath) == 0)
+        return tfr_open_index(f, ipath);
     ct_status st = load_whole(f);
     if (st != CT_OK)
         return st;
-    whole *w = W(f);
     const uint8_t *p = w->file.p;
-    uint64_t off = 0, n = 0;
+    uint64_t off = 0;
+    size_t n = 0;
     while (off < w->size) {
-        if (w->size - off < 12)
-            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: truncated TFRecord header", f->path,
-                           (unsigned long long)off);
-        uint64_t len = 0;
-        for (int i = 7; i >= 0; i--)
-            len = (len << 8) | p[off + i];
-        uint32_t hc = (uint32_t)p[off + 8] | ((uint32_t)p[off + 9] << 8) |
-                      ((uint32_t)p[off + 10] << 16) | ((uint32_t)p[off + 11] << 24);
-        if (ct_tfrecord_mask(ct_crc32c(0, p + off, 8)) != hc)
-            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: TFRecord length CRC mismatch", f->path,
-                           (unsigned long long)off);
-        if (len > w->size - off - 12 || w->size - off - 12 - len < 4)
-            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: truncated TFRecord (length %llu)",
-                           f->path, (unsigned long long)off, (unsigned long long)len);
-        const uint8_t *d = p + off + 12, *t = d + len;
-        uint32_t dc = (uint32_t)t[0] | ((uint32_t)t[1] << 8) | ((uint32_t)t[2] << 16) |
-                      ((uint32_t)t[3] << 24);
-        if (ct_tfrecord_mask(ct_crc32c(0, d, (size_t)len)) != dc)
-            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: TFRecord data CRC mismatch", f->path,
-                           (unsigned long long)(off + 12));
-        if (n == w->reccap) {
-            size_t cap = w->reccap ? 2 * w->reccap : 256;
-            uint64_t *a = realloc(w->recoff, cap * sizeof *a), *b;
-            if (!a)
-                return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", f->path);
-            w->recoff = a;
-            b = realloc(w->reclen, cap * sizeof *b);
-            if (!b)
-                return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", f->path);
-            w->reclen = b;
-            w->reccap = cap;
-        }
+        uint64_t len;
+        if ((st = tfr_frame(p + off, w->size - off, off, f->path, &len)) != CT_OK)
+            return st;
+        if ((st = rec_grow(w, n, f->path)) != CT_OK)
+            return st;
         w->recoff[n] = off + 12;
         w->reclen[n] = len;
         n++;
@@ -280,15 +431,87 @@ static ct_status tfr_open(ct_data_file *f)
     return CT_OK;
 }
 
+/* Makes file bytes [off, off + len) present in w->file: reads them (with
+ * O_DIRECT: the enclosing aligned range), extended to len << run bytes (at
+ * most TFR_WINDOW) when the access continues a run of `run` sequential
+ * accesses, as the kernel's read-ahead grows. Returns a pointer to byte off. */
+static ct_status tfr_fetch(ct_data_file *f, uint64_t off, uint64_t len, int run,
+                           const uint8_t **out)
+{
+    whole *w = W(f);
+    if (off >= w->win_off && len <= w->win_len && off - w->win_off <= w->win_len - len) {
+        *out = w->file.p + (off - w->win_off);
+        return CT_OK;
+    }
+    uint64_t start = off, end = off + len;
+    if (run > 0) {
+        uint64_t win = run >= 20 ? TFR_WINDOW : len << run;
+        win = win > TFR_WINDOW ? TFR_WINDOW : win;
+        end = start + win < w->size ? start + win : w->size;
+    }
+    if (end < off + len)
+        end = off + len;
+    if (f->odirect) {
+        start = start / ALIGN * ALIGN;
+        end = (end + ALIGN - 1) / ALIGN * ALIGN;
+    }
+    w->win_len = 0;
+    ct_status st = fbuf_reserve(&w->file, (size_t)(end - start), f->path);
+    if (st != CT_OK)
+        return st;
+    uint64_t got = 0, want = end - start;
+    while (got < want) {
+        ssize_t r = pread(w->fd, w->file.p + got, (size_t)(want - got), (off_t)(start + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return ct_fail(NULL, CT_EIO, "%s: offset %llu: read failed: %s", f->path,
+                           (unsigned long long)(start + got), strerror(errno));
+        if (r == 0)
+            break; /* end of file (aligned reads run past it) */
+        got += (uint64_t)r;
+    }
+    f->bytes_read += got;
+    w->win_off = start;
+    w->win_len = got;
+    if (off + len > start + got)
+        return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: file shorter than its index says",
+                       f->path, (unsigned long long)(start + got));
+    *out = w->file.p + (off - start);
+    return CT_OK;
+}
+
 static ct_status tfr_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
 {
     whole *w = W(f);
     if (i < 0 || i >= f->nsamples)
         return ct_fail(NULL, CT_EINVAL, "%s: record %lld is outside [0, %lld)", f->path,
                        (long long)i, (long long)f->nsamples);
-    ct_status st = ct_example_bytes(w->file.p + w->recoff[i], (size_t)w->reclen[i], "image", data, len);
+    const uint8_t *ex;
+    uint64_t exoff, exlen;
+    if (w->idx) {
+        const uint8_t *p = NULL;
+        w->run = i == w->last_rec + 1 ? w->run + 1 : 0;
+        w->last_rec = i;
+        ct_status st = tfr_fetch(f, w->recoff[i], w->reclen[i], w->run, &p);
+        if (st != CT_OK)
+            return st;
+        if ((st = tfr_frame(p, w->reclen[i], w->recoff[i], f->path, &exlen)) != CT_OK)
+            return st;
+        if (exlen + 16 != w->reclen[i])
+            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: record of %llu bytes, the index says %llu",
+                           f->path, (unsigned long long)w->recoff[i], (unsigned long long)(exlen + 16),
+                           (unsigned long long)w->reclen[i]);
+        ex = p + 12;
+        exoff = w->recoff[i] + 12;
+    } else {
+        ex = w->file.p + w->recoff[i];
+        exoff = w->recoff[i];
+        exlen = w->reclen[i];
+    }
+    ct_status st = ct_example_bytes(ex, (size_t)exlen, "image", data, len);
     if (st != CT_OK)
-        return ct_fail(NULL, st, "%s: offset %llu: %s", f->path, (unsigned long long)w->recoff[i],
+        return ct_fail(NULL, st, "%s: offset %llu: %s", f->path, (unsigned long long)exoff,
                        ct_errmsg());
     return CT_OK;
 }
@@ -612,6 +835,7 @@ void ct_data_file_close(ct_data_file *f)
     whole *w = W(f);
     free(w->file.p);
     free(w->scratch.p);
+    free(w->gather.p);
     free(w->recoff);
     free(w->reclen);
     free(w->rows);
@@ -621,6 +845,20 @@ void ct_data_file_close(ct_data_file *f)
 }
 
 int64_t ct_data_file_samples(const ct_data_file *f) { return f ? f->nsamples : 0; }
+
+void ct_data_file_set_whole_limit(ct_data_file *f, uint64_t bytes)
+{
+    if (f)
+        W(f)->whole_limit = bytes;
+}
+
+uint64_t ct_data_file_resident(const ct_data_file *f)
+{
+    if (!f)
+        return 0;
+    const whole *w = f->impl;
+    return (uint64_t)w->file.cap + (uint64_t)w->scratch.cap + (uint64_t)w->gather.cap;
+}
 uint64_t ct_data_file_bytes_read(const ct_data_file *f) { return f ? f->bytes_read : 0; }
 
 ct_status ct_data_file_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)

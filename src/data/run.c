@@ -1,8 +1,11 @@
 /* DLIO's training-loop emulation and metrics (dlio_benchmark/main.py
- * _train, utils/statscounter.py): per step read a batch, then "compute"
- * (sleep computation_time); AU = compute time / wall time with the first
- * step of each epoch excluded; throughput = samples / time; I/O MB/s =
- * throughput x record_length / 2^20. Adds what DLIO does not measure: the
+ * _train and _eval, utils/statscounter.py): per step read a batch, then
+ * "compute" (sleep computation_time); AU = compute time / wall time with the
+ * first step of each epoch excluded; throughput = samples / time; I/O MB/s =
+ * throughput x record_length / 2^20. With workflow.evaluation, after epoch
+ * e (1-based) >= eval_after_epoch and every epochs_between_evals epochs,
+ * the eval set is read with batch_size_eval and eval_time slept per step;
+ * the eval_* metrics of DLIO's summary are written. Adds what DLIO does not measure: the
  * bytes actually read. Writes {output}/{rank}_output.json and, on rank 0,
  * summary.json in DLIO's shape. */
 #include <cjson/cJSON.h>
@@ -158,13 +161,49 @@ static ct_status write_json(const char *path, cJSON *j)
 }
 
 typedef struct rank_stats {
-    int epochs;
+    int epochs, evals;
     double au[4096], tput[4096], io[4096], real_io[4096];
+    double eau[4096], etput[4096];  /* per evaluation */
     int64_t samples, steps;
     uint64_t bytes;
     double wall, ckpt_secs;
     int ckpts;
 } rank_stats;
+
+/* One evaluation after training epoch e (0-based), as DLIO's main._eval
+ * and StatsCounter.compute_metrics_eval: per step read a batch of the eval
+ * set, then sleep eval_time; AU = eval time of steps 2.. / (duration -
+ * first step); throughput = steps x batch_size_eval / duration. */
+static ct_status run_eval(const ct_dlio_config *c, ct_loader *ev, int e, ct_nprand *rng,
+                          rank_stats *rs)
+{
+    ct_status st = ct_loader_start_epoch(ev, e);
+    if (st != CT_OK)
+        return ct_fail(NULL, st, "evaluation: %s", ct_loader_errmsg(ev));
+    double t0 = now_s(), step_t0 = t0, first = 0, compute = 0;
+    int64_t steps = 0;
+    for (;;) {
+        ct_batch b;
+        int done = 0;
+        if ((st = ct_loader_next(ev, &b, &done)) != CT_OK)
+            return ct_fail(NULL, st, "evaluation: %s", ct_loader_errmsg(ev));
+        if (done)
+            break;
+        double et = draw_time(&c->eval_time, rng);
+        sleep_s(et);
+        if (steps == 0)
+            first = now_s() - step_t0;
+        else
+            compute += et;
+        steps++;
+        step_t0 = now_s();
+    }
+    double dur = now_s() - t0;
+    rs->eau[rs->evals] = compute > 0 && dur - first > 0 ? 100.0 * compute / (dur - first) : 0;
+    rs->etput[rs->evals] = dur > 0 ? (double)steps * (double)c->batch_size_eval / dur : 0;
+    rs->evals++;
+    return CT_OK;
+}
 
 ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
 {
@@ -180,11 +219,18 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
     rank_stats *rs = calloc(1, sizeof *rs);
     if (!rs)
         return ct_fail(NULL, CT_ENOMEM, "out of memory");
-    ct_loader *l = NULL;
+    ct_loader *l = NULL, *ev = NULL;
     if ((st = ct_loader_create(&l, c, 0, o->rank, o->size)) != CT_OK) {
         free(rs);
         return st;
     }
+    int do_eval = c->do_eval && c->num_files_eval > 0;
+    if (do_eval && (st = ct_loader_create(&ev, c, 1, o->rank, o->size)) != CT_OK) {
+        ct_loader_destroy(l);
+        free(rs);
+        return st;
+    }
+    int next_eval = c->eval_after_epoch;
     ct_nprand rng;
     ct_nprand_seed(&rng, (uint32_t)c->seed + (uint32_t)o->rank);
     double run0 = now_s();
@@ -241,6 +287,11 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
         rs->steps += step;
         if (st != CT_OK)
             break;
+        if (do_eval && e + 1 >= next_eval && rs->evals < 4096) {
+            next_eval += c->epochs_between_evals;
+            if ((st = run_eval(c, ev, e, &rng, rs)) != CT_OK)
+                break;
+        }
         if (c->do_checkpoint && c->steps_between_checkpoints <= 0 && e + 1 >= c->checkpoint_after_epoch &&
             (e + 1 - c->checkpoint_after_epoch) % c->epochs_between_checkpoints == 0) {
             if ((st = write_checkpoint(c, o->rank, total_steps, &rs->ckpt_secs)) != CT_OK)
@@ -248,9 +299,10 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
             rs->ckpts++;
         }
     }
-    rs->bytes = ct_loader_bytes_read(l);
+    rs->bytes = ct_loader_bytes_read(l) + ct_loader_bytes_read(ev);
     rs->wall = now_s() - run0;
     ct_loader_destroy(l);
+    ct_loader_destroy(ev);
     if (st != CT_OK) {
         free(rs);
         return st;
@@ -262,6 +314,10 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
     cJSON_AddItemToObject(j, "throughput", arr(rs->tput, rs->epochs));
     cJSON_AddItemToObject(j, "io_MB_per_second", arr(rs->io, rs->epochs));
     cJSON_AddItemToObject(j, "io_actual_MB_per_second", arr(rs->real_io, rs->epochs));
+    if (do_eval) {
+        cJSON_AddItemToObject(j, "eval_au", arr(rs->eau, rs->evals));
+        cJSON_AddItemToObject(j, "eval_throughput", arr(rs->etput, rs->evals));
+    }
     cJSON_AddNumberToObject(j, "steps", (double)rs->steps);
     cJSON_AddNumberToObject(j, "bytes_read", (double)rs->bytes);
     cJSON_AddNumberToObject(j, "checkpoints", rs->ckpts);
@@ -278,11 +334,14 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
     /* rank 0: wait for every rank's file, then average as DLIO's summary */
     int size = o->size < 1 ? 1 : o->size;
     double *au = calloc((size_t)size * 4096, sizeof *au), *tp = calloc((size_t)size * 4096, sizeof *tp);
+    double *vau = calloc((size_t)size * 4096, sizeof *vau), *vtp = calloc((size_t)size * 4096, sizeof *vtp);
     double tbytes = 0;
-    int nep = rs->epochs;
-    if (!au || !tp) {
+    int nep = rs->epochs, ne = rs->evals;
+    if (!au || !tp || !vau || !vtp) {
         free(au);
         free(tp);
+        free(vau);
+        free(vtp);
         free(rs);
         return ct_fail(NULL, CT_ENOMEM, "out of memory");
     }
@@ -321,6 +380,12 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
             au[e * size + r] = x ? x->valuedouble : 0;
             tp[e * size + r] = y ? y->valuedouble : 0;
         }
+        cJSON *va = cJSON_GetObjectItem(t, "eval_au"), *vt = cJSON_GetObjectItem(t, "eval_throughput");
+        for (int k = 0; k < ne && va && vt; k++) {
+            cJSON *x = cJSON_GetArrayItem(va, k), *y = cJSON_GetArrayItem(vt, k);
+            vau[k * size + r] = x ? x->valuedouble : 0;
+            vtp[k * size + r] = y ? y->valuedouble : 0;
+        }
         cJSON *bb = cJSON_GetObjectItem(t, "bytes_read");
         tbytes += bb ? bb->valuedouble : 0;
         cJSON_Delete(t);
@@ -349,6 +414,25 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
         cJSON_AddItemToObject(m, "train_io_MB_per_second", arr(eio, nep));
         cJSON_AddNumberToObject(m, "train_io_mean_MB_per_second", mean(eio, nep));
         cJSON_AddNumberToObject(m, "train_io_stdev_MB_per_second", stdev(eio, nep));
+        if (ne > 0) {
+            double ea[4096], et[4096];
+            for (int k = 0; k < ne; k++) {
+                ea[k] = mean(vau + k * size, size);
+                et[k] = 0;
+                for (int r = 0; r < size; r++)
+                    et[k] += vtp[k * size + r];
+            }
+            double eam = mean(ea, ne);
+            cJSON_AddItemToObject(m, "eval_au_percentage", arr(ea, ne));
+            cJSON_AddNumberToObject(m, "eval_au_mean_percentage", eam);
+            cJSON_AddStringToObject(m, "eval_au_meet_expectation", eam >= 100 * c->au ? "success" : "fail");
+            cJSON_AddNumberToObject(m, "eval_au_stdev_percentage", stdev(ea, ne));
+            cJSON_AddItemToObject(m, "eval_throughput_samples_per_second", arr(et, ne));
+            cJSON_AddNumberToObject(m, "eval_throughput_mean_samples_per_second", mean(et, ne));
+            cJSON_AddNumberToObject(m, "eval_throughput_stdev_samples_per_second", stdev(et, ne));
+            cJSON_AddNumberToObject(m, "eval_io_mean_MB_per_second", mean(et, ne) * c->record_length / 1048576.0);
+            cJSON_AddNumberToObject(m, "eval_io_stdev_MB_per_second", stdev(et, ne) * c->record_length / 1048576.0);
+        }
         cJSON_AddNumberToObject(s, "epochs", nep);
         cJSON *x = cJSON_AddObjectToObject(s, "ctrain");
         cJSON_AddNumberToObject(x, "bytes_read", tbytes);
@@ -369,6 +453,8 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
     }
     free(au);
     free(tp);
+    free(vau);
+    free(vtp);
     free(rs);
     return st;
 }

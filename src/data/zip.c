@@ -342,6 +342,13 @@ static ct_status zip_find(const zsrc *s, const char *name, ct_zip_entry *e, cons
     if (e->data_off > s->size || e->csize > s->size - e->data_off)
         return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: member '%s' is truncated (%llu bytes expected)",
                        what, (unsigned long long)e->data_off, name, (unsigned long long)e->csize);
+    /* a stored member is its bytes: sizes that differ would make readers
+     * run past the buffer (found by fuzz_npy) */
+    if (e->method == 0 && e->usize != e->csize)
+        return ct_fail(NULL, CT_EFORMAT,
+                       "%s: offset %llu: stored member '%s' has %llu bytes but claims %llu uncompressed",
+                       what, (unsigned long long)e->data_off, name, (unsigned long long)e->csize,
+                       (unsigned long long)e->usize);
     return CT_OK;
 }
 

@@ -22,6 +22,14 @@ import subprocess
 import sys
 import types
 
+# DLIO's tfrecord generator serializes tf.train.Example, whose `feature`
+# map the default (upb) protobuf writes in a per-process hash order: half
+# the runs put 'size' before 'image'. The pure-Python implementation writes
+# maps in insertion order ('image', 'size', as DLIO builds it and as ctrain
+# writes), so the reference is the same bytes every run. (Set before
+# TensorFlow is first imported, which happens inside the functions below.)
+os.environ["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
+
 CASES = [
     # name, dataset dict
     ("npz_small", dict(format="npz", num_files_train=3, num_samples_per_file=2,
