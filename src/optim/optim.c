@@ -148,16 +148,11 @@ ct_status ct_optim_create(ct_optim **out, const char *name, const char *options)
     ct_optim *o = calloc(1, sizeof *o);
     if (!o)
         return ct_fail(NULL, CT_ENOMEM, "out of memory creating optimizer '%s'", name);
-    o->qmap = malloc(2 * sizeof(ct_qmap));
     o->scratch = aligned_alloc(64, CT_SCRATCH_FLOATS * sizeof(float));
-    if (!o->qmap || !o->scratch) {
-        free(o->qmap);
-        free(o->scratch);
+    if (!o->scratch) {
         free(o);
         return ct_fail(NULL, CT_ENOMEM, "out of memory creating optimizer '%s'", name);
     }
-    ct_qmap_build(&o->qmap[0], 1);
-    ct_qmap_build(&o->qmap[1], 0);
     o->scratch_threads = 1;
     o->kind = k;
     o->threads = 1;
@@ -265,6 +260,16 @@ ct_status ct_optim_alloc_state(ct_optim *o, const double *hp, ct_slot *s)
     unsigned char sdt[CT_MAX_STATE];
     int n_kind, master;
     int n = full_layout(o, hp, &s->p, d, sdt, &n_kind, &master);
+    for (int i = 0; i < n && !o->qmap; i++) {
+        if (sdt[i] < CT_SDT_Q8S)
+            continue;
+        /* the 8-bit maps (and their lookup tables) are built by the first
+         * group that needs them: creating an optimizer stays cheap */
+        if (!(o->qmap = malloc(2 * sizeof(ct_qmap))))
+            return ct_fail(&o->err, CT_ENOMEM, "out of memory for the 8-bit state maps");
+        ct_qmap_build(&o->qmap[0], 1);
+        ct_qmap_build(&o->qmap[1], 0);
+    }
     size_t total = 0, off[CT_MAX_STATE], aoff[CT_MAX_STATE];
     for (int i = 0; i < n; i++) {
         size_t ab, bb = buf_bytes(sdt[i], d[i].numel, &ab);
