@@ -50,6 +50,7 @@ bench: build
 	@"$$(scripts/setup-python.sh)/bin/python" bench/optim_bench.py --bin $(BUILD)/bench/ctrain_bench $(BENCH_ARGS)
 	@scripts/test-python.sh --install-only
 	@"$$(scripts/setup-python.sh)/bin/python" bench/python_bench.py $(BENCH_ARGS)
+	@"$$(scripts/setup-python.sh)/bin/python" bench/bfo_bench.py --cbin $(BUILD)/bench/ctrain_bfo_bench $(BENCH_ARGS)
 	@"$$(scripts/setup-python.sh)/bin/python" bench/train_bench.py $(BUILD) 1 > docs/benchmarks/train_results.md
 	@cat docs/benchmarks/train_results.md
 	@"$$(scripts/setup-python.sh)/bin/python" bench/data_bench.py --build $(BUILD) $(BENCH_ARGS)
