@@ -554,12 +554,16 @@ def write_markdown(doc, out_dir):
                      + (f"{r['params_per_s'] / b['params_per_s']:.2f}" if b else "-") +
                      f" | {r['params_grads_state_bytes'] / 2**20:.1f} MiB | "
                      f"{(r['rss_peak_bytes'] - r['rss_before_bytes']) / 2**20:.1f} MiB |")
-        L.append("\nThe 8-bit rows are far from the bandwidth limit: dequantizing is a table "
-                 "lookup per element and quantizing a search of the 256-entry map (a 16,384-"
-                 "entry bucket table and up to 3 compares), both scalar; the fp32 kernel "
-                 "between them is the SIMD one. bf16 conversions are compiled for AVX2 but the "
-                 "converted pass copies each 2,048-element sub-chunk through per-thread "
-                 "scratch. The targets are not met (see Not done yet).\n")
+        L.append("\nThe converted pass (src/optim/precision.c) runs the kind's own fp32 SIMD kernel "
+                 "on 256-element sub-chunks in per-thread scratch; the conversions into and out "
+                 "of it are AVX2/AVX-512 (bf16: shifts and integer round-to-nearest-even; 8-bit: "
+                 "dequantization by register permutes over the 256-entry map, quantization by a "
+                 "gather-free binary search over the thresholds held in registers), bit for bit "
+                 "the scalar reference. The 8-bit rows are compute-bound on that exact "
+                 "nearest-entry coding (about 1 ns per element and state on one core here, "
+                 "more than a whole fp32 AdamW step per element); the bf16 rows on AdamW's own "
+                 "divisions and square root plus the scratch round trip. The targets are not met "
+                 "(see Not done yet).\n")
 
     # Memory
     L.append("## Peak resident memory during a step (ctrain)\n")
@@ -587,32 +591,35 @@ def write_markdown(doc, out_dir):
 
 NOT_DONE = """## Not done yet
 
-- **Reduced precision is correct but not fast yet** (docs/optimizers.md, "Precision"):
-  8-bit blockwise state, bf16 state and bf16/fp16 parameters with or without an fp32
-  master copy work for sgd, adam, adamw, lion, adagrad and rmsprop (bf16/fp16 parameters
-  for every one-pass kind), tested against NumPy and torch, but the targets are not met
-  (table "Reduced precision"): the 8-bit path dequantizes with a scalar table lookup and
-  quantizes with a scalar bucket-table search (AVX2 gathers of the same lookups measured
-  2x slower on this AMD EPYC), so 8-bit AdamW runs at 5-10% of fp32 instead of
-  >= 1.5x; every bf16 row runs at 0.2-0.6x fp32: the converted pass copies each
-  2,048-element sub-chunk of parameter, gradient and state through per-thread scratch in
-  separate loops (the conversions themselves are AVX2-vectorized; profiles show the time
-  in the loads of the 16-bit buffers, short streams the prefetcher handles worse than the
-  fp32 kernel's one pass; 8,192-element sub-chunks measured the same). bf16 parameters
-  with an fp32 master copy move 28 B/param (2 + 2 + 8 + 16), the same as fp32, so the
-  issue's 1.2x needs bf16 state as well (20 B/param) and no scratch round trip. What would reach the bandwidth limit: the
-  requantization in SIMD (AVX-512 `vpermi2ps`/`vpermt2ps` over the 256 thresholds held in
-  registers, or the code computed from the map's decade structure), the conversions fused
-  into SIMD forms of the six kernels (simd.h load/store macros for bf16 and 8-bit) instead
-  of the scratch round trip, and `_mm512_cvtneps_pbh` where the CPU has AVX512-BF16.
+- **Reduced precision: faster, targets not met** (docs/optimizers.md, "Precision"; table
+  "Reduced precision", `bench/optim_bench.py --precision-only docs/benchmarks/optim.json
+  --rounds 2`). The conversions of the converted pass are now AVX2/AVX-512, bit for bit the
+  scalar reference (bf16 in/out by shifts and integer round-to-nearest-even; 8-bit
+  dequantization by `vpermt2ps` over the map in registers; quantization by a gather-free
+  binary search whose levels are register permutes, AVX2 by one gather from a bucket table
+  holding at most one threshold per bucket), in 256-element sub-chunks (1,024-2,048 measured
+  half as fast on the bf16 rows). Side by side with fp32 AdamW (10M params, 1 / 2 threads):
+  int8 state 0.24x / 0.20x (was 0.05-0.08x; target >= 1.5x), bf16 params + fp32 master
+  1.12x / 1.12x (was 0.44-0.71x; target >= 1.2x), bf16 state 0.97x / 0.93x (was 0.35x),
+  bf16 params + master + bf16 state 0.69x / 0.70x (was 0.24x), bf16 params without master
+  1.05x / 1.07x (was 0.4x). Why not more: the exact nearest-entry 8-bit code costs about
+  1 ns per element and state per core here (a division, an 8-level search, the
+  symmetry fix-ups; the AVX-512 gathers of a bucket table measured slower), more than a
+  whole fp32 AdamW step per element, so int8 is compute-bound far below the 16 B/param
+  bandwidth limit; profiles of the bf16 rows put half the time in AdamW's own kernel (at its
+  divisions and square root) and a quarter in the scratch conversions. Left: kernels with
+  the conversions fused in (a load/store macro layer for bf16 and 8-bit in simd.h used by
+  each kind's SIMD source, so no scratch round trip), and a cheaper exact 8-bit coder
+  (e.g. AVX512-VBMI byte permutes of the bucket table).
 - **8-bit state, accuracy**: the issue's check passes one-sidedly (final loss at most 1%
   above fp32 on the demo task and on an MLP regression); the int8 and bf16 runs end in
   other minima, up to 2.6% *below* fp32 (Lion, RMSprop on the MLP; 4% below on the demo),
   so "within 1%" two-sided does not hold on these small tasks.
-- **SIMD kernels for the remaining kinds**: rprop, lamb, lars (multi-pass with norms) and
-  adafactor (row/column means) run their scalar kernels at every level; SGD, Adam, AdamW,
-  Adagrad, RMSprop, Adadelta, Adamax, NAdam, RAdam, ASGD and Lion have AVX2 and AVX-512
-  kernels, bit-identical to the scalar reference (tests/test_simd.c, tests/test_optim_ref.c).
+- **Norms of large parameters are one thread's**: every kind has AVX2 and AVX-512 kernels,
+  bit-identical to the scalar reference (tests/test_simd.c, tests/test_optim_ref.c), but
+  LAMB's and LARS's norms of a parameter above 16,384 elements are summed by one thread
+  (ATen's lane order is sequential; vector adds on its 8 lanes), and Adafactor updates one
+  parameter per thread (its row and column sums run ATen's cascade on 8 lanes).
 - **The non-finite check is a second read of the gradients** (SIMD, its own parallel
   region), not fused into the update pass: fusing it would write parameters before the last
   gradient is checked, which breaks the rule that a refused step changes nothing. It is off

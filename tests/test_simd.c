@@ -4,7 +4,9 @@
  * 1. Every optimizer kind, several option sets each (every branch of the
  *    SIMD kernels: maximize, L2 and decoupled weight decay, amsgrad,
  *    momentum, nesterov, centered, both forms of ATen's lerp, ...), three
- *    tensors (1 element; 100003 = several chunks and a tail; 4099), eight
+ *    tensors (1 element; 100003 = several chunks and a tail; 4099; and
+ *    four shaped ones that lars scales and adafactor factors: 300x131,
+ *    3x37x45, 70x6, 2x9000), eight
  *    steps of gradients spanning 1e-42 (subnormal) to 1e6 with zeros of both
  *    signs: at every SIMD level the CPU has, with 2 threads, parameters and
  *    every state buffer must hold the scalar run's bits (with 1 thread).
@@ -33,8 +35,11 @@ static char cur[256] = "";
 
 #include "check.h"
 
-#define NT 3
-static const size_t sizes[NT] = {1, 100003, 4099};
+#define NT 7
+static const size_t sizes[NT] = {1, 100003, 4099, 39300, 4995, 420, 18000};
+/* the first three flat; the others matrices (a batch of them: 3x37x45) */
+static const int ndims[NT] = {0, 0, 0, 2, 3, 2, 2};
+static const int64_t shapes[NT][3] = {{0}, {0}, {0}, {300, 131}, {3, 37, 45}, {70, 6}, {2, 9000}};
 #define STEPS 8
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -126,7 +131,8 @@ static void run(const char *kind, const char *opts, const problem *pb, run_cfg c
         r->grad[t] = malloc(sizes[t] * sizeof(float));
         memcpy(r->data[t], pb->init[t], sizes[t] * sizeof(float));
         ps[t] = (ct_param){.data = r->data[t], .grad = r->grad[t], .numel = sizes[t],
-                           .dtype = CT_F32};
+                           .dtype = CT_F32, .ndim = ndims[t]};
+        memcpy(ps[t].shape, shapes[t], sizeof shapes[t]);
     }
     int st = ct_optim_add_group(o, ps, NT, NULL, NULL) || (ct_optim_set_serial_below(o, 0) || ct_optim_set_threads(o, c.threads)) ||
              ct_optim_set_simd(o, c.level) || ct_optim_set_nonfinite_policy(o, c.policy) ||
@@ -213,10 +219,18 @@ static const kcase cases[] = {
     {"asgd", {"", "t0=2 weight_decay=0.1 maximize=true", NULL}},
     {"lion", {"", "weight_decay=0.1", "weight_decouple=false weight_decay=0.1 maximize=true",
               "betas=0.3,0.2 fixed_decay=true weight_decay=0.5", NULL}},
-    {"rprop", {"", NULL}},
-    {"lamb", {"", NULL}},
-    {"lars", {"", NULL}},
-    {"adafactor", {"", NULL}},
+    {"rprop", {"", "maximize=true etas=0.3,1.7 step_sizes=1e-4,0.02",
+               "lr=0.5 step_sizes=0.1,0.2", NULL}},
+    {"lamb", {"", "weight_decay=0.1", "weight_decouple=false weight_decay=0.01 maximize=true",
+              "adam=true grad_averaging=false fixed_decay=true weight_decay=0.1",
+              "betas=0.3,0.5 eps=1e-3", NULL}},
+    {"lars", {"", "weight_decay=0.01 nesterov=true", "momentum=0 maximize=true weight_decay=0.1",
+              "dampening=0.5 trust_coefficient=0.1 weight_decay=1e-4", NULL}},
+    {"adafactor", {"", "first_moment=false", "ams_bound=true weight_decay=0.1 "
+                   "weight_decouple=false maximize=true", "momentum_dtype=float32 "
+                   "relative_step=false lr=0.01 scale_parameter=false weight_decay=0.1",
+                   "warmup_init=true fixed_decay=true weight_decay=0.01 clip_threshold=0.5 "
+                   "betas=0.3,0.999", NULL}},
 };
 
 static void test_levels(void)
@@ -393,6 +407,7 @@ static void test_levels_api(void)
 
 int main(void)
 {
+    check_context = cur; /* failures name the kind, options and level */
     test_levels_api();
     test_levels();
     test_grad_scale_and_zero();

@@ -28,6 +28,10 @@
  * steps on a 38400-element parameter). Either way the result does not
  * depend on the thread count. Pass 1 recomputes u from the stored moments
  * and applies it.
+ * SIMD (AVX2, AVX-512): the same operations on vectors; the norms are fed
+ * to the same 8 ATen lanes in the same order (simd.h v_norm_feed), for a
+ * parameter of several chunks in combine, at the level the pass ran at
+ * (its first chunk puts the level in red[3]). Same bits.
  * Not supported: pre_norm=true (its global gradient norm spans all groups;
  * clip the gradients with ct_clip_grad_norm instead), rectify,
  * degenerated_to_sgd, n_sma_threshold, adanorm, adam_debias (unknown keys
@@ -36,6 +40,7 @@
  * pytorch-optimizer without pre_norm, has no effect. pytorch-optimizer counts steps per group,
  * ctrain per parameter; they differ only for parameters that miss a
  * gradient in some step.                                                    */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "aten_reduce.h"
@@ -95,10 +100,37 @@ static inline float direction(float m, float v, float p, float eps, float wd, in
     return coupled ? fmaf(wd, p, u) : u;
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+/* Pass 0 over [b, e): decay, moments, and the norms of p and u when pa and
+ * ua are not NULL (fed from element b on). */
+static CT_NOINLINE void moments(const double *hp, const ct_slot *s, size_t b, size_t e,
+                                ct_aten_norm *pa, ct_aten_norm *ua)
 {
     float *p = ct_pf(s), *m = s->state[B_EXP_AVG], *v = s->state[B_EXP_AVG_SQ];
     const float *gr = ct_gf(s);
+    const float eps = (float)hp[EPS], wd = (float)hp[WD];
+    const int coupled = hp[DECOUPLE] == 0 && hp[WD] > 0;
+    const float b1 = (float)hp[BETAS], b2 = (float)hp[BETA2], w2 = (float)(1.0 - hp[BETA2]);
+    const float b3 = (float)(hp[GRAD_AVG] != 0 ? 1.0 - hp[BETAS] : 1.0);
+    const float decay = (float)s->scal[S_DECAY];
+    const int maximize = hp[MAXIMIZE] != 0, decouple = hp[DECOUPLE] != 0 && hp[WD] != 0;
+    for (size_t i = b; i < e; i++) {
+        float g = maximize ? -gr[i] : gr[i];
+        if (decouple)
+            p[i] = p[i] * decay;
+        m[i] = fmaf(b3, g, m[i] * b1);
+        v[i] = fmaf(w2 * g, g, v[i] * b2);
+        float u = direction(m[i], v[i], p[i], eps, wd, coupled);
+        if (pa) {
+            ct_aten_norm_add(pa, p[i]);
+            ct_aten_norm_add(ua, u);
+        }
+    }
+}
+
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b,
+                               size_t e, double *red)
+{
+    float *p = ct_pf(s), *m = s->state[B_EXP_AVG], *v = s->state[B_EXP_AVG_SQ];
     const float eps = (float)hp[EPS], wd = (float)hp[WD];
     const int coupled = hp[DECOUPLE] == 0 && hp[WD] > 0;
     if (phase == 1) {
@@ -112,33 +144,27 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
         }
         return;
     }
-    const float b1 = (float)hp[BETAS], b2 = (float)hp[BETA2], w2 = (float)(1.0 - hp[BETA2]);
-    const float b3 = (float)(hp[GRAD_AVG] != 0 ? 1.0 - hp[BETAS] : 1.0);
-    const float decay = (float)s->scal[S_DECAY];
-    const int maximize = hp[MAXIMIZE] != 0, decouple = hp[DECOUPLE] != 0 && hp[WD] != 0;
     /* A parameter of one chunk gets its norms here (in parallel with the
      * other parameters); a larger one in combine. */
-    const int here = s->n_chunks == 1;
+    if (s->n_chunks != 1) {
+        moments(hp, s, b, e, NULL, NULL);
+        return;
+    }
     ct_aten_norm pa, ua;
     ct_aten_norm_init(&pa, e - b);
     ct_aten_norm_init(&ua, e - b);
-    for (size_t i = b; i < e; i++) {
-        float g = maximize ? -gr[i] : gr[i];
-        if (decouple)
-            p[i] = p[i] * decay;
-        m[i] = fmaf(b3, g, m[i] * b1);
-        v[i] = fmaf(w2 * g, g, v[i] * b2);
-        float u = direction(m[i], v[i], p[i], eps, wd, coupled);
-        if (here) {
-            ct_aten_norm_add(&pa, p[i]);
-            ct_aten_norm_add(&ua, u);
-        }
-    }
-    if (here) {
-        red[0] = ct_aten_norm_sumsq(&pa);
-        red[1] = ct_aten_norm_sumsq(&ua);
-    }
+    moments(hp, s, b, e, &pa, &ua);
+    red[0] = ct_aten_norm_sumsq(&pa);
+    red[1] = ct_aten_norm_sumsq(&ua);
 }
+
+#define CT_SIMD_SELF "lamb.c"
+#include "simd_each.h"
+
+/* The norms of a parameter of several chunks at a SIMD level, after pass 0
+ * (NULL, NULL off x86). */
+static void (*const norms_at[2])(const double *, const ct_slot *, float *,
+                                 float *) = CT_SIMD_KERNELS(norms_v);
 
 static void combine(int phase, const double *hp, ct_slot *s, const double *red)
 {
@@ -146,7 +172,10 @@ static void combine(int phase, const double *hp, ct_slot *s, const double *red)
         return;
     const float eps = (float)hp[EPS];
     float wsq = (float)red[0], asq = (float)red[1];
-    if (s->n_chunks > 1) { /* torch's order is sequential: one thread */
+    const int level = (int)red[3]; /* the SIMD kernel's level (0: scalar) */
+    if (s->n_chunks > 1 && level > 0 && norms_at[level - 1]) {
+        norms_at[level - 1](hp, s, &wsq, &asq);
+    } else if (s->n_chunks > 1) { /* torch's order is sequential: one thread */
         const float *p = ct_pf(s), *m = s->state[B_EXP_AVG], *v = s->state[B_EXP_AVG_SQ];
         const int coupled = hp[DECOUPLE] == 0 && hp[WD] > 0;
         const float wd = (float)hp[WD];
@@ -177,5 +206,109 @@ const ct_optim_kind ct_kind_lamb = {
     .n_phases = 2,
     .prepare = prepare,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
     .combine = combine,
 };
+
+#else /* the SIMD kernels, once per level: the scalar loops' operations */
+
+#define LAMB_BLOCK 256 /* u of this many elements, then its norm */
+
+/* direction() on vectors */
+static inline CT_TGT VF CT_V(direction_v)(VF m, VF v, VF p, VF eps, VF wd, int coupled)
+{
+    VF u = V_MUL(V_DIV(V_SET(1.0f), V_ADD(V_SQRT(v), eps)), m);
+    return coupled ? V_FMA(wd, p, u) : u;
+}
+
+/* ||p||^2, ||u||^2 of the whole parameter from its moments (after pass 0). */
+static CT_TGT void CT_V(norms_v)(const double *hp, const ct_slot *s, float *wsq, float *asq)
+{
+    const float *p = ct_pf(s), *m = s->state[B_EXP_AVG], *v = s->state[B_EXP_AVG_SQ];
+    const VF eps = V_SET((float)hp[EPS]), wd = V_SET((float)hp[WD]);
+    const int coupled = hp[DECOUPLE] == 0 && hp[WD] > 0;
+    const size_t n = s->p.numel;
+    float ub[LAMB_BLOCK];
+    ct_aten_norm pa, ua;
+    ct_aten_norm_init(&pa, n);
+    ct_aten_norm_init(&ua, n);
+    CT_V(v_norm_feed)(&pa, p, n);
+    for (size_t b = 0; b < n; b += LAMB_BLOCK) {
+        size_t e = n - b < LAMB_BLOCK ? n : b + LAMB_BLOCK, i = b;
+        for (; i + V_N <= e; i += V_N)
+            V_ST(ub + (i - b), CT_V(direction_v)(V_LD(m + i), V_LD(v + i), V_LD(p + i), eps,
+                                                 wd, coupled));
+        for (; i < e; i++) /* the scalar function, compiled for the baseline */
+            ub[i - b] = direction(m[i], v[i], p[i], (float)hp[EPS], (float)hp[WD], coupled);
+        CT_V(v_norm_feed)(&ua, ub, e - b);
+    }
+    *wsq = ct_aten_norm_sumsq(&pa);
+    *asq = ct_aten_norm_sumsq(&ua);
+}
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                  size_t e, double *red)
+{
+    float *p = ct_pf(s), *m = s->state[B_EXP_AVG], *v = s->state[B_EXP_AVG_SQ];
+    const float *gr = ct_gf(s);
+    const VF eps = V_SET((float)hp[EPS]), wd = V_SET((float)hp[WD]);
+    const int coupled = hp[DECOUPLE] == 0 && hp[WD] > 0;
+    size_t i = b;
+    if (phase == 1) {
+        const VF trust = V_SET((float)s->scal[S_TRUST]);
+        const VF neg_step = V_SET((float)-s->scal[S_STEP_SIZE]);
+        const int adam = hp[ADAM] != 0;
+        for (; i + V_N <= e; i += V_N) {
+            VF pi = V_LD(p + i);
+            VF u = CT_V(direction_v)(V_LD(m + i), V_LD(v + i), pi, eps, wd, coupled);
+            if (!adam)
+                u = V_MUL(u, trust);
+            V_ST(p + i, V_FMA(neg_step, u, pi));
+        }
+        if (i < e)
+            kernel(phase, hp, s, i, e, red);
+        return;
+    }
+    const VF b1 = V_SET((float)hp[BETAS]), b2 = V_SET((float)hp[BETA2]);
+    const VF w2 = V_SET((float)(1.0 - hp[BETA2]));
+    const VF b3 = V_SET((float)(hp[GRAD_AVG] != 0 ? 1.0 - hp[BETAS] : 1.0));
+    const VF decay = V_SET((float)s->scal[S_DECAY]);
+    const int maximize = hp[MAXIMIZE] != 0, decouple = hp[DECOUPLE] != 0 && hp[WD] != 0;
+    const int here = s->n_chunks == 1;
+    float ub[LAMB_BLOCK];
+    ct_aten_norm pa, ua;
+    ct_aten_norm_init(&pa, e - b);
+    ct_aten_norm_init(&ua, e - b);
+    while (i + V_N <= e) {
+        const size_t bb = i, be = e - i < LAMB_BLOCK ? e : i + LAMB_BLOCK;
+        for (; i + V_N <= be; i += V_N) {
+            VF g = V_LD(gr + i), pi = V_LD(p + i);
+            if (maximize)
+                g = V_NEG(g);
+            if (decouple) {
+                pi = V_MUL(pi, decay);
+                V_ST(p + i, pi);
+            }
+            VF mi = V_FMA(b3, g, V_MUL(V_LD(m + i), b1));
+            VF vi = V_FMA(V_MUL(w2, g), g, V_MUL(V_LD(v + i), b2));
+            V_ST(m + i, mi);
+            V_ST(v + i, vi);
+            if (here)
+                V_ST(ub + (i - bb), CT_V(direction_v)(mi, vi, pi, eps, wd, coupled));
+        }
+        if (here) {
+            CT_V(v_norm_feed)(&pa, p + bb, i - bb);
+            CT_V(v_norm_feed)(&ua, ub, i - bb);
+        }
+    }
+    if (i < e)
+        moments(hp, s, i, e, here ? &pa : NULL, here ? &ua : NULL);
+    if (here) {
+        red[0] = ct_aten_norm_sumsq(&pa);
+        red[1] = ct_aten_norm_sumsq(&ua);
+    } else if (b == 0) {
+        red[3] = CT_SIMD_LEVEL; /* combine computes the norms at this level */
+    }
+}
+
+#endif

@@ -21,7 +21,13 @@
  * tried and drift past 1e-5 from torch within 30 steps on a 38400-element
  * parameter). Pass 1 applies the update, all chunks in parallel. The result
  * does not depend on the thread count. The trust ratio is computed in float,
- * as torch does on float tensors.                                          */
+ * as torch does on float tensors.
+ * SIMD (AVX2, AVX-512): pass 1 does the scalar loop's operations on
+ * vectors; pass 0 feeds the norms to the same 8 ATen lanes in the same
+ * order (simd.h v_norm_feed), and for a parameter of several chunks its
+ * first chunk computes them (so in the pool, beside the other parameters'
+ * chunks, instead of in combine; red[2] = 1 tells combine). Same bits.     */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "aten_reduce.h"
@@ -65,7 +71,7 @@ static void norms(const ct_slot *s, int maximize, double *red)
     red[1] = ct_aten_norm_sumsq(&ga);
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
 {
     float *p = ct_pf(s);
     const float *gr = ct_gf(s);
@@ -103,7 +109,7 @@ static void combine(int phase, const double *hp, ct_slot *s, const double *red)
     if (!scaled(s))
         return;
     double sq[2] = {red[0], red[1]};
-    if (s->n_chunks > 1) /* torch's order is sequential: one thread */
+    if (s->n_chunks > 1 && red[2] == 0) /* torch's order is sequential: one thread */
         norms(s, hp[MAXIMIZE] != 0, sq);
     float pn = sqrtf((float)sq[0]), gn = sqrtf((float)sq[1]);
     float den = gn + (float)hp[WD] * pn;
@@ -113,6 +119,9 @@ static void combine(int phase, const double *hp, ct_slot *s, const double *red)
     s->scal[S_TRUST] = trust;
 }
 
+#define CT_SIMD_SELF "lars.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_lars = {
     .name = "lars",
     .opts = opts,
@@ -120,5 +129,53 @@ const ct_optim_kind ct_kind_lars = {
     .layout = layout,
     .n_phases = 2,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
     .combine = combine,
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                  size_t e, double *red)
+{
+    float *p = ct_pf(s);
+    const float *gr = ct_gf(s);
+    const int maximize = hp[MAXIMIZE] != 0;
+    if (phase == 0) {
+        /* the whole parameter, by its first chunk; (-g)^2 == g^2 */
+        if (!scaled(s) || b != 0)
+            return;
+        ct_aten_norm pa, ga;
+        ct_aten_norm_init(&pa, s->p.numel);
+        ct_aten_norm_init(&ga, s->p.numel);
+        CT_V(v_norm_feed)(&pa, p, s->p.numel);
+        CT_V(v_norm_feed)(&ga, gr, s->p.numel);
+        red[0] = ct_aten_norm_sumsq(&pa);
+        red[1] = ct_aten_norm_sumsq(&ga);
+        red[2] = 1;
+        return;
+    }
+    const VF wd = V_SET((float)hp[WD]), trust = V_SET((float)s->scal[S_TRUST]);
+    const VF mom = V_SET((float)hp[MOMENTUM]), damp = V_SET((float)(1.0 - hp[DAMPENING]));
+    const VF neg_lr = V_SET((float)-hp[LR]);
+    const int sc = scaled(s), nesterov = hp[NESTEROV] != 0;
+    float *buf = hp[MOMENTUM] > 0 ? s->state[0] : NULL;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        if (maximize)
+            g = V_NEG(g);
+        if (sc)
+            g = V_MUL(V_FMA(wd, pi, g), trust);
+        if (buf) {
+            VF bi = V_FMA(damp, g, V_MUL(V_LD(buf + i), mom));
+            V_ST(buf + i, bi);
+            g = nesterov ? V_FMA(mom, bi, g) : bi;
+        }
+        V_ST(p + i, V_FMA(neg_lr, g, pi));
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

@@ -886,7 +886,9 @@ static void run_whole(void *ctx, int tid, int nt)
                 continue;
             if (o->grad_scale != 1.0)
                 scale_grad(s->p.grad, 0, s->p.numel, (float)o->grad_scale);
-            o->kind->update(o->groups[g].hp, s);
+            const ct_optim_kind *kd = o->kind; /* at the SIMD level, if it has one */
+            (o->simd > 0 && kd->update_simd[o->simd - 1] ? kd->update_simd[o->simd - 1]
+                                                         : kd->update)(o->groups[g].hp, s);
             if (o->zero_after)
                 memset(s->p.grad, 0, s->p.numel * sizeof(float));
         }

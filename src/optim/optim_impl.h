@@ -91,6 +91,8 @@ typedef struct ct_optim_kind {
     void (*combine)(int phase, const double *hp, ct_slot *s, const double *red);
     /* Whole-parameter form (used when kernel is NULL). */
     void (*update)(const double *hp, ct_slot *s);
+    /* update for AVX2+FMA and AVX-512, giving its bits; NULL: update runs. */
+    void (*update_simd[2])(const double *hp, ct_slot *s);
 } ct_optim_kind;
 
 /* For a scalar reference kernel that a SIMD kernel calls for its tail:

@@ -11,7 +11,9 @@
  * The kind's own fp32 kernel (scalar or SIMD) does the update on fp32
  * scratch of the calling thread, one CT_SUB-element sub-chunk at a time, so
  * the numbers of an update are the kind's fp32 numbers on the dequantized
- * inputs, whatever the thread count.                                       */
+ * inputs, whatever the thread count. The conversions into and out of the
+ * scratch run at the optimizer's SIMD level (precision_simd.h: AVX2 and
+ * AVX-512 forms of the scalar reference here, bit for bit the same).      */
 #include "precision.h"
 
 #include <math.h>
@@ -88,6 +90,46 @@ void ct_qmap_build(ct_qmap *m, int is_signed)
      * 3 for both maps (the unsigned map's top decade: spacing 0.007) */
     if (m->steps > 3)
         abort();
+    /* The SIMD coders' tables (see ct_qmap) over the thresholds above 0,
+     * mid[zero..254]. The bucket table takes the widest buckets that hold
+     * at most one each (signed map: 2^17 floats; unsigned: 2^16). */
+    const int nt = 255 - m->zero;
+    uint32_t t[256]; /* their bits: ordered as they are (all positive) */
+    for (int i = 0; i < nt; i++)
+        t[i] = ct_f2u(m->mid[m->zero + i]);
+    /* the AVX-512 coder's binary search keys (see ct_qmap) */
+    float tp[256];
+    m->bs_levels = nt > 128 ? 8 : 7;
+    for (int i = 0; i < 256; i++)
+        tp[i] = i < nt ? m->mid[m->zero + i] : INFINITY;
+    for (int L = 0; L < m->bs_levels; L++) {
+        int st = 1 << (m->bs_levels - 1 - L);
+        for (int j = 0; j < 1 << L; j++)
+            m->bs[(1 << L) - 1 + j] = tp[j * 2 * st + st - 1];
+    }
+    m->bs_top = tp[(1 << m->bs_levels) - 1];
+    /* the AVX2 coder's bucket table */
+    m->qt_lo = (t[0] - 1) & 0x7f800000u; /* a power of two below them all */
+    for (m->qt_shift = 17; m->qt_shift >= 12; m->qt_shift--) {
+        uint32_t nb = ((0x3f800000u - m->qt_lo) >> m->qt_shift) + 1;
+        if (nb > CT_QT_MAX)
+            abort();
+        int ok = 1, i = 0;
+        for (uint32_t k = 0; k < nb && ok; k++) {
+            uint32_t lo = m->qt_lo + (k << m->qt_shift), hi = lo + (1u << m->qt_shift) - 1;
+            while (i < nt && t[i] < lo)
+                i++;
+            uint32_t cnt = (uint32_t)i, field = CT_QT_FIELD;
+            if (i < nt && t[i] <= hi) {
+                field = t[i] - lo;
+                ok = !(i + 1 < nt && t[i + 1] <= hi);
+            }
+            m->qt[k] = cnt << CT_QT_CBITS | field;
+        }
+        if (ok)
+            return;
+    }
+    abort();
 }
 
 /* The number of thresholds below x: from the bucket's lower bound up. */
@@ -110,7 +152,7 @@ static inline uint8_t q8_code(const ct_qmap *m, float x)
 #define CT_ALWAYS_INLINE static inline __attribute__((always_inline))
 
 CT_ALWAYS_INLINE float q8_block(const ct_qmap *m, const float *x, size_t n, uint8_t *code,
-                                float *tmp, int avx2)
+                                float *tmp)
 {
     /* max |x| on the bits: for non-negative floats their order (vectorizes;
      * a NaN, whose bits are above infinity's, makes the block NaN) */
@@ -128,7 +170,6 @@ CT_ALWAYS_INLINE float q8_block(const ct_qmap *m, const float *x, size_t n, uint
     }
     for (size_t j = 0; j < n; j++) /* vectorizes: the divisions apart */
         tmp[j] = x[j] / amax;
-    (void)avx2; /* AVX2 gathers of the table lookups measured 2x slower (AMD EPYC) */
     for (size_t j = 0; j < n; j++)
         code[j] = q8_code(m, tmp[j]);
     return amax;
@@ -137,7 +178,121 @@ CT_ALWAYS_INLINE float q8_block(const ct_qmap *m, const float *x, size_t n, uint
 float ct_q8_block(const ct_qmap *m, const float *x, size_t n, uint8_t *code)
 {
     float tmp[CT_QBLOCK];
-    return q8_block(m, x, n, code, tmp, 0);
+    return q8_block(m, x, n, code, tmp);
+}
+
+#if defined(__x86_64__)
+#define CT_PSIMD 1
+#include "precision_simd.h"
+#undef CT_PSIMD
+#define CT_PSIMD 2
+#include "precision_simd.h"
+#undef CT_PSIMD
+#endif
+
+/* The conversions of the pass at SIMD level lvl (0: scalar, the reference;
+ * 1: AVX2; 2: AVX-512), all giving the scalar bits. */
+static void cv_bf16_to_f32(int lvl, const uint16_t *h, float *x, size_t n)
+{
+#if defined(__x86_64__)
+    if (lvl == 2) {
+        bf16_to_f32_avx512(h, x, n);
+        return;
+    }
+    if (lvl == 1) {
+        bf16_to_f32_avx2(h, x, n);
+        return;
+    }
+#endif
+    (void)lvl;
+    for (size_t j = 0; j < n; j++)
+        x[j] = ct_bf16_to_f32(h[j]);
+}
+
+static void cv_f32_to_bf16(int lvl, const float *x, uint16_t *h, size_t n)
+{
+#if defined(__x86_64__)
+    if (lvl == 2) {
+        f32_to_bf16_avx512(x, h, n);
+        return;
+    }
+    if (lvl == 1) {
+        f32_to_bf16_avx2(x, h, n);
+        return;
+    }
+#endif
+    (void)lvl;
+    for (size_t j = 0; j < n; j++)
+        h[j] = ct_f32_to_bf16(x[j]);
+}
+
+static void cv_bf16_scale(int lvl, uint16_t *g, float *x, size_t n, float scale)
+{
+#if defined(__x86_64__)
+    if (lvl == 2) {
+        bf16_scale_avx512(g, x, n, scale);
+        return;
+    }
+    if (lvl == 1) {
+        bf16_scale_avx2(g, x, n, scale);
+        return;
+    }
+#endif
+    (void)lvl;
+    for (size_t j = 0; j < n; j++) {
+        x[j] = ct_bf16_to_f32(g[j]) * scale;
+        g[j] = ct_f32_to_bf16(x[j]);
+    }
+}
+
+static void cv_dq8(int lvl, const ct_qmap *m, const uint8_t *c, size_t n, float absmax, float *x)
+{
+#if defined(__x86_64__)
+    if (lvl == 2) {
+        dq8_avx512(m, c, n, absmax, x);
+        return;
+    }
+    if (lvl == 1) {
+        dq8_avx2(m, c, n, absmax, x);
+        return;
+    }
+#endif
+    (void)lvl;
+    ct_dq8_block(m, c, n, absmax, x);
+}
+
+static float cv_q8(int lvl, const ct_qmap *m, const float *x, size_t n, uint8_t *code, float *tmp)
+{
+#if defined(__x86_64__)
+    if (lvl == 2)
+        return q8_avx512(m, x, n, code);
+    if (lvl == 1)
+        return q8_avx2(m, x, n, code);
+#endif
+    (void)lvl;
+    return q8_block(m, x, n, code, tmp);
+}
+
+float ct_q8_block_at(int lvl, const ct_qmap *m, const float *x, size_t n, uint8_t *code)
+{
+    float tmp[CT_QBLOCK];
+    return cv_q8(lvl, m, x, n, code, tmp);
+}
+
+void ct_dq8_block_at(int lvl, const ct_qmap *m, const uint8_t *code, size_t n, float absmax,
+                     float *x)
+{
+    cv_dq8(lvl, m, code, n, absmax, x);
+}
+
+void ct_bf16_to_f32_at(int lvl, const uint16_t *h, float *x, size_t n)
+{
+    cv_bf16_to_f32(lvl, h, x, n);
+}
+
+void ct_f32_to_bf16_at(int lvl, const float *x, uint16_t *h, size_t n)
+{
+    cv_f32_to_bf16(lvl, x, h, n);
 }
 
 size_t ct_dtype_size(int dtype)
@@ -170,11 +325,12 @@ static inline uint64_t rng_key(const ct_slot *s, int k)
     return ((s->uid * 0x100000001b3ull + (uint64_t)s->step) << 3) ^ (uint64_t)k;
 }
 
-/* The body of ct_prec_chunk, compiled for the baseline target and for
- * AVX2 (conversions and the block loops vectorize there; integer and
- * correctly rounded operations only, so both give the same bits). */
-CT_ALWAYS_INLINE void prec_chunk(ct_optim *o, ct_chunk *ch, int tid, int avx2)
+/* The converted pass (optim_impl.h): per CT_SUB sub-chunk, the inputs
+ * converted into the thread's fp32 scratch, the kind's kernel, the outputs
+ * converted back; the conversions at the optimizer's SIMD level (cv_*). */
+void ct_prec_chunk(ct_optim *o, ct_chunk *ch, int tid)
 {
+    const int lvl = o->simd;
     const ct_slot *s = ch->slot;
     const double *hp = ch->hp;
     float *scr = o->scratch + (size_t)tid * CT_SCRATCH_FLOATS;
@@ -197,17 +353,19 @@ CT_ALWAYS_INLINE void prec_chunk(ct_optim *o, ct_chunk *ch, int tid, int avx2)
             t.p.grad = g;
         } else {
             uint16_t *g = (uint16_t *)s->p.grad + b;
-            if (dt == CT_BF16)
-                for (size_t j = 0; j < n; j++)
-                    gs[j] = ct_bf16_to_f32(g[j]);
-            else
+            if (dt == CT_BF16 && scale != 1.0f) {
+                cv_bf16_scale(lvl, g, gs, n, scale);
+            } else if (dt == CT_BF16) {
+                cv_bf16_to_f32(lvl, g, gs, n);
+            } else {
                 for (size_t j = 0; j < n; j++)
                     gs[j] = ct_f16_to_f32(g[j]);
-            if (scale != 1.0f)
-                for (size_t j = 0; j < n; j++) {
-                    gs[j] = gs[j] * scale;
-                    g[j] = f2h(dt, gs[j], 0, 0, 0, 0);
-                }
+                if (scale != 1.0f)
+                    for (size_t j = 0; j < n; j++) {
+                        gs[j] = gs[j] * scale;
+                        g[j] = f2h(dt, gs[j], 0, 0, 0, 0);
+                    }
+            }
             t.p.grad = gs;
         }
         /* the parameter: the master copy, the fp32 buffer, or a converted copy */
@@ -218,8 +376,7 @@ CT_ALWAYS_INLINE void prec_chunk(ct_optim *o, ct_chunk *ch, int tid, int avx2)
         } else {
             const uint16_t *p = (const uint16_t *)s->p.data + b;
             if (dt == CT_BF16)
-                for (size_t j = 0; j < n; j++)
-                    ps[j] = ct_bf16_to_f32(p[j]);
+                cv_bf16_to_f32(lvl, p, ps, n);
             else
                 for (size_t j = 0; j < n; j++)
                     ps[j] = ct_f16_to_f32(p[j]);
@@ -233,17 +390,15 @@ CT_ALWAYS_INLINE void prec_chunk(ct_optim *o, ct_chunk *ch, int tid, int avx2)
                 t.state[k] = s->state[k] + b;
                 continue;
             case CT_SDT_BF16: {
-                const uint16_t *r = (const uint16_t *)s->raw[k] + b;
-                for (size_t j = 0; j < n; j++)
-                    x[j] = ct_bf16_to_f32(r[j]);
+                cv_bf16_to_f32(lvl, (const uint16_t *)s->raw[k] + b, x, n);
                 break;
             }
             default: {
                 const ct_qmap *m = &qm[s->sdt[k] == CT_SDT_Q8U];
                 const uint8_t *c = (const uint8_t *)s->raw[k] + b;
                 for (size_t j = 0; j < n; j += CT_QBLOCK)
-                    ct_dq8_block(m, c + j, n - j < CT_QBLOCK ? n - j : CT_QBLOCK,
-                                 s->absmax[k][(b + j) / CT_QBLOCK], x + j);
+                    cv_dq8(lvl, m, c + j, n - j < CT_QBLOCK ? n - j : CT_QBLOCK,
+                           s->absmax[k][(b + j) / CT_QBLOCK], x + j);
             }
             }
             t.state[k] = x;
@@ -264,8 +419,7 @@ CT_ALWAYS_INLINE void prec_chunk(ct_optim *o, ct_chunk *ch, int tid, int avx2)
                     for (size_t j = 0; j < n; j++)
                         r[j] = ct_f32_to_bf16_sr(x[j], ct_rng32(seed, key, b + j));
                 } else {
-                    for (size_t j = 0; j < n; j++)
-                        r[j] = ct_f32_to_bf16(x[j]);
+                    cv_f32_to_bf16(lvl, x, r, n);
                 }
                 break;
             }
@@ -274,7 +428,7 @@ CT_ALWAYS_INLINE void prec_chunk(ct_optim *o, ct_chunk *ch, int tid, int avx2)
                 uint8_t *c = (uint8_t *)s->raw[k] + b;
                 for (size_t j = 0; j < n; j += CT_QBLOCK)
                     s->absmax[k][(b + j) / CT_QBLOCK] =
-                        q8_block(m, x + j, n - j < CT_QBLOCK ? n - j : CT_QBLOCK, c + j, gs, avx2);
+                        cv_q8(lvl, m, x + j, n - j < CT_QBLOCK ? n - j : CT_QBLOCK, c + j, gs);
             }
             }
         }
@@ -283,31 +437,10 @@ CT_ALWAYS_INLINE void prec_chunk(ct_optim *o, ct_chunk *ch, int tid, int avx2)
             uint16_t *p = (uint16_t *)s->p.data + b;
             uint64_t key = rng_key(s, CT_MAX_STATE);
             if (dt == CT_BF16 && !sr)
-                for (size_t j = 0; j < n; j++)
-                    p[j] = ct_f32_to_bf16(x[j]);
+                cv_f32_to_bf16(lvl, x, p, n);
             else
                 for (size_t j = 0; j < n; j++)
                     p[j] = f2h(dt, x[j], sr, seed, key, b + j);
         }
     }
-}
-
-static void prec_chunk_base(ct_optim *o, ct_chunk *ch, int tid) { prec_chunk(o, ch, tid, 0); }
-
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) static void prec_chunk_avx2(ct_optim *o, ct_chunk *ch, int tid)
-{
-    prec_chunk(o, ch, tid, 1);
-}
-#endif
-
-void ct_prec_chunk(ct_optim *o, ct_chunk *ch, int tid)
-{
-#if defined(__x86_64__)
-    if (o->simd >= CT_SIMD_AVX2) {
-        prec_chunk_avx2(o, ch, tid);
-        return;
-    }
-#endif
-    prec_chunk_base(o, ch, tid);
 }

@@ -18,7 +18,10 @@ enum {
 };
 
 #define CT_QBLOCK 256 /* elements per quantization block (Dettmers et al. 2022) */
-#define CT_SUB 2048   /* elements per converted sub-chunk: a multiple of CT_QBLOCK */
+/* elements per converted sub-chunk: a multiple of CT_QBLOCK. 256 keeps the
+ * scratch in L1 and the buffers' streams interleaved finely (measured:
+ * 128-256 best, 1,024-2,048 about half the speed on the bf16 rows) */
+#define CT_SUB 256
 
 /* Engine option slots, after every kind's own (see optim.c engine_opts). */
 enum { CT_HP_SDT = 26, CT_HP_MIN8, CT_HP_MASTER, CT_HP_SR, CT_HP_SEED };
@@ -106,6 +109,9 @@ static inline uint32_t ct_rng32(uint64_t seed, uint64_t key, uint64_t index)
 /* The 256-entry dynamic quantization map (sorted ascending), its 255
  * decision thresholds (padded to 256 with +inf) and the code of 0. */
 #define CT_QLUT_SHIFT 18 /* float bits >> 18: sign, exponent, 5 mantissa bits */
+#define CT_QT_CBITS 18                  /* qt: the count's shift */
+#define CT_QT_FIELD (1u << 17)          /* qt: "no threshold in this bucket" */
+#define CT_QT_MAX 3200                  /* qt: entries, at most */
 typedef struct ct_qmap {
     float v[256];
     float mid[256 + 4]; /* + infinities: the lookups past the last threshold */
@@ -115,6 +121,27 @@ typedef struct ct_qmap {
     uint8_t lut[1u << (32 - CT_QLUT_SHIFT)];
     uint8_t zero;
     int steps; /* the most thresholds in one bucket: the steps up from lut */
+    /* The SIMD coder's table (precision_simd.h). For a value q of the
+     * block normalized by its absmax (|q| <= 1) with bits a = |q|'s,
+     * d = max(a, qt_lo) - qt_lo: bucket d >> qt_shift holds at most one of
+     * the thresholds above 0 (ct_qmap_build checks), and
+     * qt[d >> qt_shift] = (the number of those thresholds below the
+     * bucket) << CT_QT_CBITS | (that threshold's bits - the bucket's first
+     * float's, or CT_QT_FIELD if the bucket holds none); qt_lo is a power
+     * of two below every threshold above 0. The code follows by symmetry
+     * of the signed map (its thresholds below 0 are those above, negated). */
+    uint32_t qt_lo;
+    int qt_shift;
+    uint32_t qt[CT_QT_MAX];
+    /* The AVX-512 coder's binary search (gather-free: register permutes)
+     * over the thresholds above 0, mid[zero..254], padded with +inf to
+     * 2^bs_levels: level L's 2^L keys at bs[2^L - 1 + j] are the
+     * thresholds t[j * 2s + s - 1], s = 2^(bs_levels - 1 - L), which
+     * counts those among t[0 .. 2^bs_levels - 2]; bs_top is the one after
+     * (the signed map's 128th, compared on its own; else +inf). */
+    int bs_levels;
+    float bs_top;
+    float bs[256];
 } ct_qmap;
 
 /* Builds the dynamic map of Dettmers et al. 2022 ("8-bit Optimizers via
@@ -135,6 +162,16 @@ void ct_qmap_build(ct_qmap *m, int is_signed);
  * stays); absmax 0 gives the code of 0, and so does a block holding an
  * infinity or NaN (whose absmax is then that inf or NaN). Returns absmax. */
 float ct_q8_block(const ct_qmap *m, const float *x, size_t n, uint8_t *code);
+
+/* ct_q8_block, ct_dq8_block and the bf16 conversions of n elements as the
+ * converted pass runs them at SIMD level lvl (CT_SIMD_SCALAR, _AVX2 or
+ * _AVX512; the caller checks the CPU has it): the same bits at every level.
+ * For the tests, which compare each level with a reference. */
+float ct_q8_block_at(int lvl, const ct_qmap *m, const float *x, size_t n, uint8_t *code);
+void ct_dq8_block_at(int lvl, const ct_qmap *m, const uint8_t *code, size_t n, float absmax,
+                     float *x);
+void ct_bf16_to_f32_at(int lvl, const uint16_t *h, float *x, size_t n);
+void ct_f32_to_bf16_at(int lvl, const float *x, uint16_t *h, size_t n);
 
 /* x[j] = map[code[j]] * absmax (float multiply). */
 static inline void ct_dq8_block(const ct_qmap *m, const uint8_t *code, size_t n, float absmax,

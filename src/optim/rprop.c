@@ -9,7 +9,10 @@
  *                     step_size_min, step_size_max)
  *   s < 0: g = 0
  *   p -= sign(g) * step_size;  prev = g
- * state "step_size" starts at lr at a parameter's first step, "prev" at 0.  */
+ * state "step_size" starts at lr at a parameter's first step, "prev" at 0.
+ * The SIMD kernel (AVX2, AVX-512) does the same comparisons, selections and
+ * one fused multiply-add per element: the same bits.                       */
+#ifndef CT_SIMD_LEVEL
 #include <math.h>
 
 #include "optim_impl.h"
@@ -48,7 +51,7 @@ static void init(const double *hp, ct_slot *s)
         ss[i] = lr;
 }
 
-static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
+static CT_NOINLINE void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size_t e, double *red)
 {
     (void)phase, (void)red;
     float *p = ct_pf(s), *prev = s->state[0], *ss = s->state[1];
@@ -74,6 +77,9 @@ static void kernel(int phase, const double *hp, const ct_slot *s, size_t b, size
     }
 }
 
+#define CT_SIMD_SELF "rprop.c"
+#include "simd_each.h"
+
 const ct_optim_kind ct_kind_rprop = {
     .name = "rprop",
     .opts = opts,
@@ -83,4 +89,42 @@ const ct_optim_kind ct_kind_rprop = {
     .init = init,
     .n_phases = 1,
     .kernel = kernel,
+    .simd = CT_SIMD_KERNELS(kernel_v),
 };
+
+#else /* the SIMD kernel, once per level: the scalar loop's operations */
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                  size_t e, double *red)
+{
+    float *p = ct_pf(s), *prev = s->state[0], *ss = s->state[1];
+    const float *gr = ct_gf(s);
+    const VF eta_minus = V_SET((float)hp[ETAS]), eta_plus = V_SET((float)hp[ETA_PLUS]);
+    const VF lo = V_SET((float)hp[STEP_SIZES]), hi = V_SET((float)hp[STEP_SIZE_MAX]);
+    const VF zero = V_SET(0.0f), one = V_SET(1.0f), minus_one = V_SET(-1.0f);
+    const int maximize = hp[MAXIMIZE] != 0;
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = V_LD(gr + i);
+        if (maximize)
+            g = V_NEG(g);
+        VF prod = V_MUL(g, V_LD(prev + i));
+        const VM neg = V_LT(prod, zero);
+        /* > 0: eta+, < 0: eta-, == 0: 1, NaN: the NaN */
+        VF f = V_SEL(V_GT(prod, zero), eta_plus,
+                     V_SEL(neg, eta_minus, V_SEL(V_EQ(prod, zero), one, prod)));
+        VF x = V_MUL(V_LD(ss + i), f);
+        /* the clamp; a NaN x fails both comparisons and stays */
+        x = V_SEL(V_LT(x, lo), lo, x);
+        x = V_SEL(V_GT(x, hi), hi, x);
+        V_ST(ss + i, x);
+        g = V_SEL(neg, zero, g);
+        VF sg = V_SEL(V_GT(g, zero), one, V_SEL(V_LT(g, zero), minus_one, zero));
+        V_ST(p + i, V_FMA(V_NEG(sg), x, V_LD(p + i)));
+        V_ST(prev + i, g);
+    }
+    if (i < e)
+        kernel(phase, hp, s, i, e, red);
+}
+
+#endif

@@ -73,3 +73,36 @@
  * neg_omw is -(1 - w) as the scalar kernels compute it. */
 #define V_LERP(s, e, small, vw, vneg_omw)                                                        \
     ((small) ? V_FMA(vw, V_SUB(e, s), s) : V_FMA(vneg_omw, V_SUB(e, s), e))
+
+/* ATen's float 2-norm (aten_reduce.h, ct_aten_norm) fed the n values x[0..n)
+ * in order: whole runs of 8 that start on a lane boundary below a->full go
+ * to the 8 lanes at once (lane + x*x, unfused, as ct_aten_norm_add does);
+ * everything else one value at a time through ct_aten_norm_add compiled for
+ * the baseline. The same additions in the same order: the same bits. For
+ * kinds that include aten_reduce.h before simd_each.h. */
+#ifdef CT_OPTIM_ATEN_REDUCE_H
+#ifndef CT_SIMD_NORM_ADD1
+#define CT_SIMD_NORM_ADD1
+static __attribute__((noinline, unused)) void ct_simd_norm_add1(ct_aten_norm *a, float x)
+{
+    ct_aten_norm_add(a, x);
+}
+#endif
+static inline CT_TGT void CT_V(v_norm_feed)(ct_aten_norm *a, const float *x, size_t n)
+{
+    size_t k = 0;
+    while (k < n) {
+        if (a->i % 8 == 0 && a->i + 8 <= a->full && k + 8 <= n) {
+            __m256 acc = _mm256_loadu_ps(a->lane);
+            do {
+                __m256 v = _mm256_loadu_ps(x + k);
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(v, v));
+                k += 8, a->i += 8;
+            } while (a->i + 8 <= a->full && k + 8 <= n);
+            _mm256_storeu_ps(a->lane, acc);
+        } else {
+            ct_simd_norm_add1(a, x[k++]);
+        }
+    }
+}
+#endif
