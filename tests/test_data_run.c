@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctrain/data.h"
 
@@ -97,6 +98,40 @@ int main(int argc, char **argv)
     j = load_json(p);
     CHECK(j && cJSON_GetObjectItem(j, "checkpoints")->valueint == 1, "1 checkpoint (after epoch 1; every 2nd epoch)");
     cJSON_Delete(j);
+    /* a corrupt file: stop (DLIO's behaviour) names it; reader.on_error:
+     * continue reports each failed batch and finishes the run */
+    char victim[2048];
+    ct_dlio_file_path(&c, 0, 5, victim, sizeof victim);
+    CHECK(stat(victim, &sb) == 0 && truncate(victim, sb.st_size / 2) == 0, "cannot truncate %s",
+          victim);
+    st = ct_dlio_run(&c, &ro);
+    CHECK(st != CT_OK && strstr(ct_errmsg(), strrchr(victim, '/') + 1),
+          "a truncated file stops the run naming it: %s", ct_errmsg());
+    ct_dlio_config c2;
+    ct_dlio_config_init(&c2);
+    const char *ov2[] = {"++workload.reader.on_error=continue"};
+    st = ct_dlio_config_load(&c2, text ? NULL : yaml, text, ov2, 1, NULL, NULL);
+    CHECK(st == CT_OK && c2.on_error == 1, "reader.on_error=continue: %s", ct_errmsg());
+    ct_dlio_config_free(&c2);
+    ct_dlio_config_init(&c2);
+    const char *ov3[] = {"++workload.reader.on_error=maybe"};
+    st = ct_dlio_config_load(&c2, text ? NULL : yaml, text, ov3, 1, NULL, NULL);
+    CHECK(st == CT_EINVAL && strstr(ct_errmsg(), "on_error") && strstr(ct_errmsg(), "continue"),
+          "a bad on_error names the key and the allowed values: %s", ct_errmsg());
+    ct_dlio_config_free(&c2);
+    c.on_error = 1;
+    st = ct_dlio_run(&c, &ro);
+    CHECK(st == CT_OK, "on_error=continue: %s", ct_errmsg());
+    snprintf(p, sizeof p, "%s/summary.json", out);
+    j = load_json(p);
+    x = j ? cJSON_GetObjectItem(j, "ctrain") : NULL;
+    cJSON *fb = x ? cJSON_GetObjectItem(x, "failed_batches") : NULL;
+    /* one sample per file, 12 samples in batches of 3: the truncated file's
+     * sample spoils one batch per epoch */
+    CHECK(fb && fb->valuedouble == 2, "failed batches %g, expected 2 (one per epoch)",
+          fb ? fb->valuedouble : -1);
+    cJSON_Delete(j);
+    c.on_error = 0;
     /* a folder with missing files: a clear error */
     char bad[1200];
     snprintf(bad, sizeof bad, "%s/nowhere", base);

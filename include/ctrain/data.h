@@ -100,6 +100,7 @@ typedef struct ct_dlio_config {
     int64_t shuffle_size;            /* 1024 */
     int32_t dont_use_mmap, odirect;
     int32_t drop_last;               /* ctrain extension, DLIO's loaders drop: 1 */
+    int32_t on_error;                /* ctrain extension, 0 stop (DLIO) | 1 continue */
     ct_dlio_time preprocess_time;
     /* train */
     int32_t epochs;                  /* 1 */

@@ -52,6 +52,7 @@ static const char *const sampler_names[] = {"iterative", "index", "none", NULL};
 static const char *const access_names[] = {"multi", "shared", "collective", "mpio", "posix", NULL};
 static const char *const read_type_names[] = {"memory", "on_demand", NULL};
 static const char *const ckpt_type_names[] = {"rank_zero", "all_ranks", NULL};
+static const char *const on_error_names[] = {"stop", "continue", NULL};
 static const char *const ckpt_mode_names[] = {"default", "subset", NULL};
 static const char *const profiler_names[] = {"none", "iostat", "darshan", "tensorboard", NULL};
 
@@ -126,6 +127,7 @@ static const key_desc keys[] = {
     {"reader", "transformed_record_dims", K_KNOWN, 0, NULL, 0, 0},
     {"reader", "transformed_record_element_type", K_KNOWN, 0, NULL, 0, 0},
     {"reader", "drop_last", K_BOOL, F(drop_last), NULL, 0, 1},
+    {"reader", "on_error", K_ENUM, F(on_error), on_error_names, 0, 0},
     {"train", "epochs", K_INT32, F(epochs), NULL, 1, 2147483647.0},
     {"train", "total_training_steps", K_INT, F(total_training_steps), NULL, -1, BIG},
     {"train", "seed_change_epoch", K_BOOL, F(seed_change_epoch), NULL, 0, 1},

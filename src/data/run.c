@@ -165,10 +165,20 @@ typedef struct rank_stats {
     double au[4096], tput[4096], io[4096], real_io[4096];
     double eau[4096], etput[4096];  /* per evaluation */
     int64_t samples, steps;
+    int64_t failed_batches; /* reader.on_error: continue */
     uint64_t bytes;
     double wall, ckpt_secs;
     int ckpts;
 } rank_stats;
+
+/* reader.on_error: continue — the failed batch is reported on stderr (the
+ * loader's message names the file and offset), counted, and the run goes on
+ * with the next one. */
+static void report_failed(rank_stats *rs, const char *phase, int e, const char *msg)
+{
+    fprintf(stderr, "ctrain dlio run: %s epoch %d: batch skipped: %s\n", phase, e + 1, msg);
+    rs->failed_batches++;
+}
 
 /* One evaluation after training epoch e (0-based), as DLIO's main._eval
  * and StatsCounter.compute_metrics_eval: per step read a batch of the eval
@@ -185,8 +195,12 @@ static ct_status run_eval(const ct_dlio_config *c, ct_loader *ev, int e, ct_npra
     for (;;) {
         ct_batch b;
         int done = 0;
-        if ((st = ct_loader_next(ev, &b, &done)) != CT_OK)
-            return ct_fail(NULL, st, "evaluation: %s", ct_loader_errmsg(ev));
+        if ((st = ct_loader_next(ev, &b, &done)) != CT_OK) {
+            if (!c->on_error)
+                return ct_fail(NULL, st, "evaluation: %s", ct_loader_errmsg(ev));
+            report_failed(rs, "evaluation", e, ct_loader_errmsg(ev));
+            continue;
+        }
         if (done)
             break;
         double et = draw_time(&c->eval_time, rng);
@@ -246,6 +260,11 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
             ct_batch b;
             int done = 0;
             st = ct_loader_next(l, &b, &done);
+            if (st != CT_OK && c->on_error) {
+                report_failed(rs, "training", e, ct_loader_errmsg(l));
+                st = CT_OK;
+                continue;
+            }
             if (st != CT_OK) {
                 st = ct_fail(NULL, st, "%s", ct_loader_errmsg(l));
                 stop = 1;
@@ -320,6 +339,7 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
     }
     cJSON_AddNumberToObject(j, "steps", (double)rs->steps);
     cJSON_AddNumberToObject(j, "bytes_read", (double)rs->bytes);
+    cJSON_AddNumberToObject(j, "failed_batches", (double)rs->failed_batches);
     cJSON_AddNumberToObject(j, "checkpoints", rs->ckpts);
     cJSON_AddNumberToObject(j, "checkpoint_seconds", rs->ckpt_secs);
     cJSON_AddNumberToObject(j, "wall_seconds", rs->wall);
@@ -335,7 +355,7 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
     int size = o->size < 1 ? 1 : o->size;
     double *au = calloc((size_t)size * 4096, sizeof *au), *tp = calloc((size_t)size * 4096, sizeof *tp);
     double *vau = calloc((size_t)size * 4096, sizeof *vau), *vtp = calloc((size_t)size * 4096, sizeof *vtp);
-    double tbytes = 0;
+    double tbytes = 0, tfailed = 0;
     int nep = rs->epochs, ne = rs->evals;
     if (!au || !tp || !vau || !vtp) {
         free(au);
@@ -388,6 +408,8 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
         }
         cJSON *bb = cJSON_GetObjectItem(t, "bytes_read");
         tbytes += bb ? bb->valuedouble : 0;
+        cJSON *fb = cJSON_GetObjectItem(t, "failed_batches");
+        tfailed += fb ? fb->valuedouble : 0;
         cJSON_Delete(t);
     }
     if (st == CT_OK) {
@@ -436,6 +458,7 @@ ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *o)
         cJSON_AddNumberToObject(s, "epochs", nep);
         cJSON *x = cJSON_AddObjectToObject(s, "ctrain");
         cJSON_AddNumberToObject(x, "bytes_read", tbytes);
+        cJSON_AddNumberToObject(x, "failed_batches", tfailed);
         cJSON_AddNumberToObject(x, "wall_seconds", rs->wall);
         cJSON_AddNumberToObject(x, "io_actual_MB_per_second", rs->wall > 0 ? tbytes / rs->wall / 1048576.0 : 0);
         cJSON_AddStringToObject(x, "format", ct_data_format_name((ct_data_format)c->format));
