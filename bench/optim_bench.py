@@ -615,6 +615,13 @@ NOT_DONE = """## Not done yet
   above fp32 on the demo task and on an MLP regression); the int8 and bf16 runs end in
   other minima, up to 2.6% *below* fp32 (Lion, RMSprop on the MLP; 4% below on the demo),
   so "within 1%" two-sided does not hold on these small tasks.
+- **The rprop, lamb, lars and adafactor rows predate their SIMD kernels** (they ran the
+  scalar kernel; `make bench` refreshes them). Measured since, SIMD over `--simd scalar`
+  (`ctrain_bench run`, 1e6 and 1e7 elements, 1 and 2 threads, two runs on a loaded shared
+  machine): rprop 4-26x, lamb 4-24x, lars 8-36x, adafactor 5-26x (the low ends at 1e7,
+  memory-bound); on matrices (ctrain.numpy, 1024x1024 and 2048x4096): lars with its trust
+  ratio 7-26x, adafactor factored 8-33x. The scalar kernels are slow mostly from `fmaf`
+  without hardware FMA in the baseline target (a libm call per element).
 - **Norms of large parameters are one thread's**: every kind has AVX2 and AVX-512 kernels,
   bit-identical to the scalar reference (tests/test_simd.c, tests/test_optim_ref.c), but
   LAMB's and LARS's norms of a parameter above 16,384 elements are summed by one thread
@@ -628,6 +635,13 @@ NOT_DONE = """## Not done yet
   for the check when it is on), each a static split of the chunks of all groups and
   tensors; the rest of a step is one walk over the parameter table (the many-small rows
   show no per-tensor cost).
+- **The GPT-2-small fp32 AdamW 1-thread row can read below x1.0** (x0.83 in one run, x1.10
+  in the run before it on the same source): with a 0.1 s step and 2 rounds, each side's best
+  comes from 6 steps taken at different moments of a shared machine. Measured alternately
+  in one process ctrain is x1.03-x1.07 torch fused; the six slowdown hypotheses checked
+  (chunking, tails, compute, prefetch, page faults, huge pages, aliasing) are in
+  [adamw_gpt2.md](adamw_gpt2.md). Left: time large cases step by step alternately in one
+  process and judge on the median of paired ratios, with the load recorded per case.
 - **A run on a quiet machine**: these numbers were taken while other jobs shared the CPUs.
 """
 
