@@ -329,3 +329,57 @@ def test_named_parameters_keep_their_names_both_ways(name):
         o.step()
     for a, e in zip(m.parameters(), m_t.parameters()):
         assert_close(a.detach(), e.detach(), "named parameters after swapping state dicts")
+
+
+def _every_scheduler():
+    S = torch.optim.lr_scheduler
+    return {
+        "LambdaLR": lambda o: S.LambdaLR(o, lambda e: 0.95 ** e),
+        "MultiplicativeLR": lambda o: S.MultiplicativeLR(o, lambda e: 0.97),
+        "StepLR": lambda o: S.StepLR(o, step_size=4, gamma=0.5),
+        "MultiStepLR": lambda o: S.MultiStepLR(o, milestones=[3, 9], gamma=0.3),
+        "ConstantLR": lambda o: S.ConstantLR(o, factor=0.5, total_iters=5),
+        "LinearLR": lambda o: S.LinearLR(o, start_factor=0.2, total_iters=8),
+        "ExponentialLR": lambda o: S.ExponentialLR(o, gamma=0.93),
+        "PolynomialLR": lambda o: S.PolynomialLR(o, total_iters=20, power=2.0),
+        "CosineAnnealingLR": lambda o: S.CosineAnnealingLR(o, T_max=10),
+        "CosineAnnealingWarmRestarts": lambda o: S.CosineAnnealingWarmRestarts(o, T_0=4,
+                                                                               T_mult=2),
+        "CyclicLR": lambda o: S.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=3),
+        "OneCycleLR": lambda o: S.OneCycleLR(o, max_lr=0.2, total_steps=30),
+        "ReduceLROnPlateau": lambda o: S.ReduceLROnPlateau(o, patience=1, factor=0.5),
+        "SequentialLR": lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.1,
+                                                                total_iters=4),
+                                                     S.ExponentialLR(o, gamma=0.9)],
+                                                 milestones=[5]),
+        "ChainedScheduler": lambda o: S.ChainedScheduler([S.ExponentialLR(o, gamma=0.95),
+                                                          S.StepLR(o, step_size=5, gamma=0.5)]),
+        "SWALR": lambda o: torch.optim.swa_utils.SWALR(o, swa_lr=0.01, anneal_epochs=5),
+    }
+
+
+def test_every_torch_scheduler_is_covered():
+    S = torch.optim.lr_scheduler
+    public = {n for n in dir(S) if isinstance(getattr(S, n), type) and n[0] != "_"
+              and issubclass(getattr(S, n), (S.LRScheduler, S.ReduceLROnPlateau))
+              and getattr(S, n) not in (S.LRScheduler, S._LRScheduler)}
+    assert public <= set(_every_scheduler()), public - set(_every_scheduler())
+
+
+@pytest.mark.parametrize("sched", sorted(_every_scheduler()))
+def test_every_torch_scheduler_drives_ctrain_as_torch(sched):
+    """Each scheduler of torch.optim.lr_scheduler (and swa_utils.SWALR) on
+    ctrain's SGD with momentum and two groups: the same lrs and momenta,
+    hence the same parameters, as on torch.optim.SGD."""
+    kw = {"lr": 0.1, "momentum": 0.9}
+    pairs = _pair("SGD", kw, groups=True)
+    scheds = [_every_scheduler()[sched](opt) for _, opt in pairs]
+    for i in range(30):
+        for ((w, b, x), opt), s in zip(pairs, scheds):
+            loss = opt.step(_closure(opt, w, b, x))
+            s.step(loss.item()) if sched == "ReduceLROnPlateau" else s.step()
+        (wbx, opt), (wbx_t, opt_t) = pairs
+        for g, g_t in zip(opt.param_groups, opt_t.param_groups):
+            assert g["lr"] == g_t["lr"] and g["momentum"] == g_t["momentum"], f"step {i}"
+        for a, e in zip(wbx[:2], wbx_t[:2]):
+            assert_close(a.detach(), e.detach(), f"{sched} step {i}")
