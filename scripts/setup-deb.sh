@@ -3,7 +3,7 @@
 # silent when everything is already there.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config clang
-      libopenblas-dev libyaml-dev zlib1g-dev libhdf5-dev libcjson-dev
+      libopenblas-dev libyaml-dev zlib1g-dev libhdf5-dev libcjson-dev libjpeg62-turbo-dev
       libopenmpi-dev openmpi-bin python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -94,6 +94,7 @@ static int visit(const char *path, const struct stat *sb, int type, struct FTW *
 static int visit_read(const char *path, const struct stat *sb, int type, struct FTW *ftw);
 static int32_t read_fmt;
 static int64_t read_spf;
+static const char *read_ref, *read_pix; /* jpeg: PIL's decoded pixels */
 
 static int visit_read(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
@@ -113,6 +114,14 @@ static int visit_read(const char *path, const struct stat *sb, int type, struct 
         size_t n;
         st = ct_data_file_sample(f, i, &p, &n);
         CHECK(st == CT_OK && n > 0, "%s sample %lld: %s", path, (long long)i, ct_errmsg());
+        if (st == CT_OK && read_fmt == CT_FMT_JPEG) {
+            char pp[4200];
+            snprintf(pp, sizeof pp, "%s%s.raw", read_pix, path + strlen(read_ref));
+            size_t np;
+            uint8_t *px = slurp(pp, &np);
+            CHECK(px && np == n && !memcmp(px, p, n), "%s: pixels differ from PIL's (%s)", path, pp);
+            free(px);
+        }
     }
     ct_data_file_close(f);
     return 0;
@@ -149,6 +158,10 @@ static void run_case(const char *top, const char *name, const char *gen)
     }
     read_fmt = c.format;
     read_spf = c.num_samples_per_file;
+    char pix[4200];
+    snprintf(pix, sizeof pix, "%s/%s-pix", top, name);
+    read_ref = ref;
+    read_pix = pix;
     nftw(ref, visit_read, 16, FTW_PHYS);
     printf("%-16s %-20s %d files identical to %s\n", name, ct_data_format_name(c.format), walk_files, gen);
     ct_dlio_config_free(&c);
@@ -206,6 +219,24 @@ static void test_bad_files(const char *top)
         st = ct_data_file_open(&df, CT_FMT_TFRECORD, p, 0);
         CHECK(st == CT_EFORMAT && strstr(ct_errmsg(), "CRC") && strstr(ct_errmsg(), "offset"),
               "tfrecord CRC: %s", ct_errmsg());
+        free(b);
+    }
+    /* jpeg: garbage and a truncated file (PIL: "image file is truncated") */
+    snprintf(src, sizeof src, "%s/jpeg_small-ct/train/img_0_of_3.jpeg", top);
+    b = slurp(src, &n);
+    if (b) {
+        snprintf(p, sizeof p, "%s/trunc.jpeg", top);
+        f = fopen(p, "wb");
+        fwrite(b, 1, n / 2, f);
+        fclose(f);
+        st = ct_data_file_open(&df, CT_FMT_JPEG, p, 0);
+        CHECK(st == CT_EFORMAT && strstr(ct_errmsg(), "trunc.jpeg"), "truncated jpeg: %s", ct_errmsg());
+        snprintf(p, sizeof p, "%s/bad.jpeg", top);
+        f = fopen(p, "wb");
+        fwrite(b + 100, 1, 200, f);
+        fclose(f);
+        st = ct_data_file_open(&df, CT_FMT_JPEG, p, 0);
+        CHECK(st == CT_EFORMAT && strstr(ct_errmsg(), "bad.jpeg"), "bad jpeg: %s", ct_errmsg());
         free(b);
     }
 }

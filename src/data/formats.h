@@ -86,6 +86,7 @@ struct ct_data_file {
     int64_t nsamples;
     uint64_t bytes_read;
     void *impl;
+    void *img;  /* image.c: the decoded image of the open jpeg file */
 };
 struct ct_reader_vt {
     ct_status (*open)(ct_data_file *f);
@@ -108,5 +109,11 @@ ct_status ct_write_all(FILE *f, const void *p, size_t len, const char *path);
 
 extern const ct_reader_vt ct_reader_npy, ct_reader_npz, ct_reader_hdf5, ct_reader_tfrecord,
     ct_reader_ibin, ct_reader_csv;
+
+/* image.c: JPEG as DLIO writes it (PIL "L" image saved as JPEG: libjpeg
+ * jpeg_set_defaults, grayscale, h rows of w bytes) and reads it
+ * (np.asarray(Image.open(path)), one sample per file). */
+ct_status ct_jpeg_write(const char *path, const uint8_t *px, int64_t h, int64_t w);
+extern const ct_reader_vt ct_reader_jpeg;
 
 #endif

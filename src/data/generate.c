@@ -3,7 +3,8 @@
  * sizes from DataGenerator.get_dimension (legacy normal); content from
  * np.random.randint(255, dtype=uint8) calls in the same order and shapes;
  * files written as numpy.save/savez, h5py, TFRecordWriter, pandas.to_csv
- * and the indexed-binary struct.pack loops write them. Under `size` ranks,
+ * and the indexed-binary struct.pack loops write them, JPEG as Pillow
+ * does (image.c). Under `size` ranks,
  * rank r draws as DLIO's rank r does (a fresh seed-10 stream, the sizes of
  * all files, then the contents of files r, r+size, ...).
  *
@@ -342,6 +343,7 @@ static void write_worker(void *arg, int tid, int nthreads)
         case CT_FMT_HDF5: st = write_hdf5(g->c, f); break;
         case CT_FMT_TFRECORD: st = write_tfrecord(g->c, f); break;
         case CT_FMT_CSV: st = write_csv(g->c, f); break;
+        case CT_FMT_JPEG: st = ct_jpeg_write(f->path, f->content, f->d1, f->d2); break;
         default: st = write_ibin(g->c, f, f->collective); break;
         }
         g->status[i] = st;
@@ -365,6 +367,7 @@ static ct_status draw_content(const ct_dlio_config *c, ct_nprand *r, gen_file *g
         break;
     }
     case CT_FMT_CSV:
+    case CT_FMT_JPEG: /* one (dim1, dim2) image per file */
         n = keep = sample;
         break;
     case CT_FMT_INDEXED_BINARY:
@@ -429,12 +432,13 @@ ct_status ct_dlio_generate(const ct_dlio_config *c, const ct_dlio_gen_opts *opts
         return ct_fail(NULL, CT_EINVAL, "ct_dlio_generate: NULL argument");
     switch (c->format) {
     case CT_FMT_NPZ: case CT_FMT_NPY: case CT_FMT_HDF5: case CT_FMT_TFRECORD: case CT_FMT_CSV:
-    case CT_FMT_INDEXED_BINARY: case CT_FMT_MMAP_INDEXED_BINARY:
+    case CT_FMT_INDEXED_BINARY: case CT_FMT_MMAP_INDEXED_BINARY: case CT_FMT_JPEG:
         break;
     default:
         return ct_fail(NULL, CT_EUNSUPPORTED,
                        "dataset.format: generating '%s' is not supported yet (supported: npz, npy, "
-                       "hdf5, tfrecord, csv, indexed_binary, mmap_indexed_binary)",
+                       "hdf5, tfrecord, csv, indexed_binary, mmap_indexed_binary, jpeg; png is "
+                       "not: see docs/data.md)",
                        ct_data_format_name((ct_data_format)c->format));
     }
     if (c->format == CT_FMT_NPZ && c->compression != CT_COMP_NONE && c->compression != CT_COMP_ZIP)

@@ -13,8 +13,8 @@
  * reused). With sample_shuffle and many samples per file this stops
  * re-reading a whole npz for every sample whose file differs from the
  * previous one (measured in docs/data.md). TFRecord files of at most
- * CACHE_BUDGET / (2 read_threads) bytes are read whole (one sequential
- * read, as fast as it gets warm or O_DIRECT), larger ones record by record
+ * CACHE_BUDGET / (2 read_threads) bytes are read whole (mapped from the
+ * page cache, or one sequential O_DIRECT read), larger ones record by record
  * through the .idx (the cache keeps the parsed index). Samples are copied out of a
  * handle under its own mutex. The cache is emptied at every epoch start, so
  * each epoch reads its files from storage again, as DLIO does. The

@@ -9,6 +9,7 @@ References, independent of ctrain:
 """
 import os
 import re
+import sys
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -19,6 +20,9 @@ import torch
 
 import ctrain
 import ctrain.data as cd
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+from gen_data_refs import reference_order  # noqa: E402  docs/data.md's sampler in NumPy
 
 FILES, SPF, BATCH = 7, 5, 3
 
@@ -69,39 +73,6 @@ def wl_ragged(tmp_path_factory):
     return path
 
 
-def reference_order(files, spf, seed, epoch, rank, size, batch, drop_last=True,
-                    file_shuffle=True, sample_shuffle=True, shuffle_size=4, seed_change_epoch=True):
-    """docs/data.md's sampler, with NumPy's RandomState."""
-    e = epoch if seed_change_epoch else 0
-    f = np.arange(files, dtype=np.int64)
-    if file_shuffle:
-        np.random.RandomState([seed, e, 0]).shuffle(f)
-    order = (f[:, None] * spf + np.arange(spf)[None, :]).reshape(-1)
-    base, extra = divmod(files * spf, size)
-    if drop_last:
-        start, cnt = rank * base, base
-    else:
-        start, cnt = rank * base + min(rank, extra), base + (1 if rank < extra else 0)
-    shard = order[start:start + cnt].copy()
-    if sample_shuffle:
-        rs = np.random.RandomState([seed, e, 1, rank])
-        if shuffle_size <= 0 or shuffle_size >= len(shard):
-            rs.shuffle(shard)
-        else:
-            buf, out = list(shard[:shuffle_size]), []
-            for x in shard[shuffle_size:]:
-                j = int(rs.randint(0, len(buf)))
-                out.append(buf[j])
-                buf[j] = x
-            while buf:
-                j = int(rs.randint(0, len(buf)))
-                out.append(buf[j])
-                buf[j] = buf[-1]
-                buf.pop()
-            shard = np.array(out, dtype=np.int64)
-    if drop_last:
-        shard = shard[:len(shard) // batch * batch]
-    return shard
 
 
 def numpy_read(w, ids):

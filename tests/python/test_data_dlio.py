@@ -49,6 +49,8 @@ CASES = [
                             record_length=900, record_length_stdev=200)),
     ("mmap_indexed_binary", dict(format="mmap_indexed_binary", num_files_train=2,
                                  num_samples_per_file=3, record_length=500)),
+    ("jpeg", dict(format="jpeg", num_files_train=3, num_files_eval=1, num_samples_per_file=1,
+                  record_length=4096, record_length_stdev=1200, num_subfolders_train=2)),
 ]
 NAMES = [c[0] for c in CASES]
 
@@ -138,6 +140,8 @@ def read_with_dlio(c):
                     x = obj["records"][k]
                 elif args.format == FormatType.CSV:
                     x = obj[k][1:]  # pandas' to_numpy keeps the index column
+                elif args.format == FormatType.JPEG:
+                    x = obj  # ImageReader: np.asarray(Image.open(f)), one image
                 else:
                     # IndexedBinaryReader's index (its mmap variant views
                     # the .idx files as uint8, a DLIO 2.0.0 bug: decoded
@@ -336,6 +340,9 @@ def third_party_read(fmt, path, k, tf_read):
     if fmt == "csv":
         import pandas as pd
         return pd.read_csv(path).to_numpy()[k][1:].astype(np.uint8)
+    if fmt == "jpeg":
+        from PIL import Image
+        return np.asarray(Image.open(path))
     if fmt == "tfrecord":
         fi = int(os.path.basename(path).split("_")[1])
         return tf_read[f"{fi}_{k}"]

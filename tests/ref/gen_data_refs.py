@@ -22,14 +22,6 @@ import subprocess
 import sys
 import types
 
-# DLIO's tfrecord generator serializes tf.train.Example, whose `feature`
-# map the default (upb) protobuf writes in a per-process hash order: half
-# the runs put 'size' before 'image'. The pure-Python implementation writes
-# maps in insertion order ('image', 'size', as DLIO builds it and as ctrain
-# writes), so the reference is the same bytes every run. (Set before
-# TensorFlow is first imported, which happens inside the functions below.)
-os.environ["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
-
 CASES = [
     # name, dataset dict
     ("npz_small", dict(format="npz", num_files_train=3, num_samples_per_file=2,
@@ -49,8 +41,22 @@ CASES = [
                             record_length=3000, record_length_stdev=1000, num_files_eval=1)),
     ("csv_small", dict(format="csv", num_files_train=2, num_samples_per_file=3,
                        record_length=64)),
+    ("jpeg_small", dict(format="jpeg", num_files_train=3, num_files_eval=1, num_samples_per_file=1,
+                        record_length=10000, record_length_stdev=3000)),
 ]
-NEEDS = {"hdf5": "h5py", "tfrecord": "tensorflow", "csv": "pandas"}
+NEEDS = {"hdf5": "h5py", "tfrecord": "tensorflow", "csv": "pandas", "jpeg": "PIL"}
+
+
+def pil_pixels(ref, pix):
+    """DLIO's ImageReader.open, np.asarray(Image.open(f)), of every image
+    under ref, written raw to the same relative path under pix + '.raw'."""
+    import numpy as np
+    from PIL import Image
+    for d, _, names in os.walk(ref):
+        for n in names:
+            dst = os.path.join(pix, os.path.relpath(os.path.join(d, n), ref)) + ".raw"
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            np.ascontiguousarray(np.asarray(Image.open(os.path.join(d, n)))).tofile(dst)
 
 
 def install_dftracer_shim():
@@ -208,11 +214,48 @@ def write_yaml(path, ds, folder):
         f.write(f"reader:\n  data_loader: {fw}\n  batch_size: 2\n")
 
 
+def reference_order(files, spf, seed, epoch, rank, size, batch, drop_last=True,
+                    file_shuffle=True, sample_shuffle=True, shuffle_size=4, seed_change_epoch=True):
+    """docs/data.md's sampler, with NumPy's RandomState: the sample ids of
+    one rank and epoch (an independent implementation of the algorithm
+    ctrain's C sampler runs)."""
+    import numpy as np
+    e = epoch if seed_change_epoch else 0
+    f = np.arange(files, dtype=np.int64)
+    if file_shuffle:
+        np.random.RandomState([seed, e, 0]).shuffle(f)
+    order = (f[:, None] * spf + np.arange(spf)[None, :]).reshape(-1)
+    base, extra = divmod(files * spf, size)
+    if drop_last:
+        start, cnt = rank * base, base
+    else:
+        start, cnt = rank * base + min(rank, extra), base + (1 if rank < extra else 0)
+    shard = order[start:start + cnt].copy()
+    if sample_shuffle:
+        rs = np.random.RandomState([seed, e, 1, rank])
+        if shuffle_size <= 0 or shuffle_size >= len(shard):
+            rs.shuffle(shard)
+        else:
+            buf, out = list(shard[:shuffle_size]), []
+            for x in shard[shuffle_size:]:
+                j = int(rs.randint(0, len(buf)))
+                out.append(buf[j])
+                buf[j] = x
+            while buf:
+                j = int(rs.randint(0, len(buf)))
+                out.append(buf[j])
+                buf[j] = buf[-1]
+                buf.pop()
+            shard = np.array(out, dtype=np.int64)
+    if drop_last:
+        shard = shard[:len(shard) // batch * batch]
+    return shard
+
+
 def sampler_refs(path):
     """Expected sample orders, computed with NumPy's RandomState as
     docs/data.md specifies (an independent implementation of the algorithm
     ctrain's C sampler runs)."""
-    import numpy as np
     lines = []
     configs = [
         # files, spf, file_shuffle, sample_shuffle, shuffle_size, seed, change, size, batch, drop
@@ -226,39 +269,10 @@ def sampler_refs(path):
     for cfg in configs:
         nf, spf, fsh, ssh, ssz, seed, chg, size, batch, drop = cfg
         for epoch in range(3):
-            e = epoch if chg else 0
-            files = np.arange(nf, dtype=np.int64)
-            if fsh:
-                np.random.RandomState([seed, e, 0]).shuffle(files)
-            order = (files[:, None] * spf + np.arange(spf)[None, :]).reshape(-1)
-            n = nf * spf
-            base, extra = divmod(n, size)
             for rank in range(size):
-                if drop:
-                    start, cnt = rank * base, base
-                else:
-                    start = rank * base + min(rank, extra)
-                    cnt = base + (1 if rank < extra else 0)
-                shard = order[start:start + cnt].copy()
-                if ssh:
-                    rs = np.random.RandomState([seed, e, 1, rank])
-                    if ssz <= 0 or ssz >= len(shard):
-                        rs.shuffle(shard)
-                    else:
-                        buf = list(shard[:ssz])
-                        out = []
-                        for x in shard[ssz:]:
-                            j = int(rs.randint(0, len(buf)))  # = random_interval(len - 1)
-                            out.append(buf[j])
-                            buf[j] = x
-                        while buf:
-                            j = int(rs.randint(0, len(buf)))
-                            out.append(buf[j])
-                            buf[j] = buf[-1]
-                            buf.pop()
-                        shard = np.array(out, dtype=np.int64)
-                if drop:
-                    shard = shard[:len(shard) // batch * batch]
+                shard = reference_order(nf, spf, seed, epoch, rank, size, batch, drop_last=drop,
+                                        file_shuffle=fsh, sample_shuffle=ssh, shuffle_size=ssz,
+                                        seed_change_epoch=chg)
                 lines.append(" ".join(str(v) for v in cfg) + f" {epoch} {rank} : " +
                              " ".join(str(int(v)) for v in shard))
     with open(path, "w") as f:
@@ -266,6 +280,13 @@ def sampler_refs(path):
 
 
 def main():
+    # DLIO's tfrecord generator serializes tf.train.Example, whose `feature`
+    # map the default (upb) protobuf writes in a per-process hash order: half
+    # the runs put 'size' before 'image'. The pure-Python implementation
+    # writes maps in insertion order ('image', 'size', as DLIO builds it and
+    # as ctrain writes), so the reference is the same bytes every run. Set
+    # before TensorFlow is first imported (by have() below).
+    os.environ["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
     out = os.path.abspath(sys.argv[1])
     dlio_py = os.environ.get("CTRAIN_DLIO_PYTHON")
     if dlio_py and os.path.exists(dlio_py) and not os.environ.get("CTRAIN_DLIO_CHILD"):
@@ -283,6 +304,8 @@ def main():
         if use_dlio and (fmt not in NEEDS or have(NEEDS[fmt])):
             dlio_generate(ds, ref, os.path.join(top, name + "-out"))
             gen = "dlio-benchmark"
+            if fmt == "jpeg":
+                pil_pixels(ref, os.path.join(top, name + "-pix"))
         elif fmt in ("npz", "npy", "indexed_binary"):
             dlio_like(ds, ref)
             gen = "numpy"
