@@ -79,46 +79,52 @@ static inline size_t ct_aten_ceil_log2(size_t x)
     return r;
 }
 
-/* multi_row_sum for one lane: elements first + k*step, k < n, in levels. */
-static inline float ct_aten_multi_row_sum(ct_aten_get get, const void *ctx, size_t first,
-                                          size_t step, size_t n)
-{
-    enum { LEVELS = 4 };
-    size_t lp = ct_aten_ceil_log2(n) / LEVELS;
-    if (lp < 4)
-        lp = 4;
-    const size_t ls = (size_t)1 << lp, lm = ls - 1;
-    float acc[LEVELS] = {0, 0, 0, 0};
-    size_t i = 0;
-    while (i + ls <= n) {
-        for (size_t j = 0; j < ls; j++, i++)
-            acc[0] = acc[0] + get(ctx, first + i * step);
-        for (int j = 1; j < LEVELS; j++) {
-            acc[j] = acc[j] + acc[j - 1];
-            acc[j - 1] = 0;
-            if ((i & (lm << (j * lp))) != 0)
-                break;
-        }
+/* multi_row_sum for one lane (elements first + k*step, k < n, in levels)
+ * and row_sum (4 interleaved partial sums, the tail into the first), for
+ * float (ct_aten_multi_row_sum, ct_aten_row_sum) and double (..._d, as
+ * ATen's 4-lane double vectors) from one source. */
+#define CT_ATEN_ROW_SUMS(T, GET, MULTI, ROW)                                                   \
+    static inline T MULTI(GET get, const void *ctx, size_t first, size_t step, size_t n)      \
+    {                                                                                          \
+        enum { LEVELS = 4 };                                                                   \
+        size_t lp = ct_aten_ceil_log2(n) / LEVELS;                                             \
+        if (lp < 4)                                                                            \
+            lp = 4;                                                                            \
+        const size_t ls = (size_t)1 << lp, lm = ls - 1;                                        \
+        T acc[LEVELS] = {0, 0, 0, 0};                                                          \
+        size_t i = 0;                                                                          \
+        while (i + ls <= n) {                                                                  \
+            for (size_t j = 0; j < ls; j++, i++)                                               \
+                acc[0] = acc[0] + get(ctx, first + i * step);                                  \
+            for (int j = 1; j < LEVELS; j++) {                                                 \
+                acc[j] = acc[j] + acc[j - 1];                                                  \
+                acc[j - 1] = 0;                                                                \
+                if ((i & (lm << (j * lp))) != 0)                                               \
+                    break;                                                                     \
+            }                                                                                  \
+        }                                                                                      \
+        for (; i < n; i++)                                                                     \
+            acc[0] = acc[0] + get(ctx, first + i * step);                                      \
+        for (int j = 1; j < LEVELS; j++)                                                       \
+            acc[0] = acc[0] + acc[j];                                                          \
+        return acc[0];                                                                         \
+    }                                                                                          \
+    static inline T ROW(GET get, const void *ctx, size_t first, size_t step, size_t n)        \
+    {                                                                                          \
+        const size_t m = n / 4;                                                                \
+        T p[4];                                                                                \
+        for (size_t k = 0; k < 4; k++)                                                         \
+            p[k] = MULTI(get, ctx, first + k * step, 4 * step, m);                             \
+        for (size_t i = m * 4; i < n; i++)                                                     \
+            p[0] = p[0] + get(ctx, first + i * step);                                          \
+        return ((p[0] + p[1]) + p[2]) + p[3];                                                  \
     }
-    for (; i < n; i++)
-        acc[0] = acc[0] + get(ctx, first + i * step);
-    for (int j = 1; j < LEVELS; j++)
-        acc[0] = acc[0] + acc[j];
-    return acc[0];
-}
 
-/* row_sum: 4 interleaved partial sums, the tail into the first. */
-static inline float ct_aten_row_sum(ct_aten_get get, const void *ctx, size_t first, size_t step,
-                                    size_t n)
-{
-    const size_t m = n / 4;
-    float p[4];
-    for (size_t k = 0; k < 4; k++)
-        p[k] = ct_aten_multi_row_sum(get, ctx, first + k * step, 4 * step, m);
-    for (size_t i = m * 4; i < n; i++)
-        p[0] = p[0] + get(ctx, first + i * step);
-    return ((p[0] + p[1]) + p[2]) + p[3];
-}
+/* An element source of doubles. */
+typedef double (*ct_aten_getd)(const void *ctx, size_t k);
+
+CT_ATEN_ROW_SUMS(float, ct_aten_get, ct_aten_multi_row_sum, ct_aten_row_sum)
+CT_ATEN_ROW_SUMS(double, ct_aten_getd, ct_aten_multi_row_sum_d, ct_aten_row_sum_d)
 
 /* Sum of the contiguous run first .. first+n-1 (reducing the last dim). */
 static inline float ct_aten_sum_inner(ct_aten_get get, const void *ctx, size_t first, size_t n)

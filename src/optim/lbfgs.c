@@ -301,44 +301,7 @@ static double v_maxabs(const ct_lbfgs *h, const void *a_, double alpha)
 
 static float absf_get(const void *ctx, size_t k) { return fabsf(((const float *)ctx)[k]); }
 
-/* ATen's cascade sum (SumKernel.cpp) of |a_i| in double: 4-lane vectors,
- * the same structure as aten_reduce.h's float version. */
-static double d_multi_row_sum(const double *a, size_t first, size_t step, size_t n)
-{
-    enum { LEVELS = 4 };
-    size_t lp = ct_aten_ceil_log2(n) / LEVELS;
-    if (lp < 4)
-        lp = 4;
-    const size_t ls = (size_t)1 << lp, lm = ls - 1;
-    double acc[LEVELS] = {0, 0, 0, 0};
-    size_t i = 0;
-    while (i + ls <= n) {
-        for (size_t j = 0; j < ls; j++, i++)
-            acc[0] = acc[0] + fabs(a[first + i * step]);
-        for (int j = 1; j < LEVELS; j++) {
-            acc[j] = acc[j] + acc[j - 1];
-            acc[j - 1] = 0;
-            if ((i & (lm << (j * lp))) != 0)
-                break;
-        }
-    }
-    for (; i < n; i++)
-        acc[0] = acc[0] + fabs(a[first + i * step]);
-    for (int j = 1; j < LEVELS; j++)
-        acc[0] = acc[0] + acc[j];
-    return acc[0];
-}
-
-static double d_row_sum(const double *a, size_t first, size_t step, size_t n)
-{
-    const size_t m = n / 4;
-    double p[4];
-    for (size_t k = 0; k < 4; k++)
-        p[k] = d_multi_row_sum(a, first + k * step, 4 * step, m);
-    for (size_t i = m * 4; i < n; i++)
-        p[0] = p[0] + fabs(a[first + i * step]);
-    return ((p[0] + p[1]) + p[2]) + p[3];
-}
+static double absd_get(const void *ctx, size_t k) { return fabs(((const double *)ctx)[k]); }
 
 static double v_sumabs(const ct_lbfgs *h, const void *a_)
 {
@@ -347,13 +310,13 @@ static double v_sumabs(const ct_lbfgs *h, const void *a_)
     const double *a = a_;
     const size_t n = h->n, L = 4;
     if (n < L)
-        return d_row_sum(a, 0, 1, n);
+        return ct_aten_row_sum_d(absd_get, a, 0, 1, n);
     const size_t nv = n / L;
     double acc = 0;
     for (size_t k = nv * L; k < n; k++)
         acc = acc + fabs(a[k]);
     for (size_t l = 0; l < L; l++)
-        acc = acc + d_row_sum(a, l, L, nv);
+        acc = acc + ct_aten_row_sum_d(absd_get, a, l, L, nv);
     return acc;
 }
 
