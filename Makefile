@@ -47,8 +47,8 @@ test-python: setup
 # the data pipeline against dlio-benchmark's readers and a raw read loop (data.{json,md});
 # BENCH_ARGS=--quick for the under-a-minute version (written to build/bench-quick).
 bench: build
-	@"$$(scripts/setup-python.sh)/bin/python" bench/optim_bench.py --bin $(BUILD)/bench/ctrain_bench $(BENCH_ARGS)
 	@scripts/test-python.sh --install-only
+	@"$$(scripts/setup-python.sh)/bin/python" bench/optim_bench.py --bin $(BUILD)/bench/ctrain_bench $(BENCH_ARGS)
 	@"$$(scripts/setup-python.sh)/bin/python" bench/python_bench.py $(BENCH_ARGS)
 	@"$$(scripts/setup-python.sh)/bin/python" bench/bfo_bench.py --cbin $(BUILD)/bench/ctrain_bfo_bench $(BENCH_ARGS)
 	@"$$(scripts/setup-python.sh)/bin/python" bench/train_bench.py $(BUILD) 1 > docs/benchmarks/train_results.md
