@@ -492,6 +492,120 @@ static void test_adaptive_and_early_stop(void)
     ct_bfo_destroy(b);
 }
 
+static double opt_of(ct_bfo *b, const char *key)
+{
+    double v = NAN;
+    CHECK(ct_bfo_get_option(b, key, &v) == CT_OK, "get %s", key);
+    return v;
+}
+
+/* A run of a few steps; returns the state with the header flag word (which
+ * records which step sizes were given) zeroed, for comparing runs. */
+static unsigned char *run_steps(const char *kind, const char *opts, const double *lo,
+                                const double *hi, size_t *len, double *best)
+{
+    obj o;
+    obj_init(&o, 1);
+    ct_bfo *b = make(kind, 3, opts, &o, 1);
+    if (lo)
+        CHECK(ct_bfo_set_bounds(b, lo, hi) == CT_OK, "bounds");
+    double x[3] = {1.5, -2, 0.25};
+    for (int s = 0; s < 4; s++)
+        CHECK(ct_bfo_step(b, x, 0, NULL) == CT_OK, "step: %s", ct_bfo_errmsg(b));
+    CHECK(ct_bfo_best(b, x, best) == CT_OK, "best");
+    unsigned char *p = blob(b, len);
+    memset(p + 16, 0, 4);
+    ct_bfo_destroy(b);
+    return p;
+}
+
+/* step_size_max / step_size_min not given: 0.03 and 1e-10 times the mean
+ * domain width with bounds, the absolute 0.1 / 1e-4 without; given values
+ * win; no bounds runs bit-identically to the old defaults given explicitly. */
+static void test_step_defaults(const char *kind)
+{
+    const double lo[3] = {-5, -1, 0}, hi[3] = {5, 1, 4};
+    const double w = (10.0 + 2.0 + 4.0) / 3.0;
+    obj o;
+    obj_init(&o, 0);
+    ct_bfo *b = make(kind, 3, "", &o, 1);
+    CHECK(opt_of(b, "step_size_max") == 0.1 && opt_of(b, "step_size_min") == 1e-4,
+          "%s: unbounded defaults %g %g", kind, opt_of(b, "step_size_max"),
+          opt_of(b, "step_size_min"));
+    CHECK(ct_bfo_set_bounds(b, lo, hi) == CT_OK, "bounds");
+    CHECK(fabs(opt_of(b, "step_size_max") - 0.03 * w) <= 1e-15 * w &&
+              fabs(opt_of(b, "step_size_min") - 1e-10 * w) <= 1e-24 * w,
+          "%s: bounded defaults %.17g %.17g (width %.17g)", kind, opt_of(b, "step_size_max"),
+          opt_of(b, "step_size_min"), w);
+    /* other options leave them relative; a given one wins and stays given */
+    CHECK(ct_bfo_set_options(b, "seed=3 step_size_min=1e-3") == CT_OK, "set");
+    CHECK(opt_of(b, "step_size_min") == 1e-3 &&
+              fabs(opt_of(b, "step_size_max") - 0.03 * w) <= 1e-15 * w,
+          "%s: given step_size_min", kind);
+    const double lo2[3] = {0, 0, 0}, hi2[3] = {1, 1, 1};
+    CHECK(ct_bfo_set_bounds(b, lo2, hi2) == CT_OK, "bounds 2");
+    CHECK(opt_of(b, "step_size_min") == 1e-3 && opt_of(b, "step_size_max") == 0.03,
+          "%s: given min kept, max follows the new bounds: %.17g", kind,
+          opt_of(b, "step_size_max"));
+    /* bounds removed: the absolute default comes back for the one not given */
+    CHECK(ct_bfo_set_bounds(b, NULL, NULL) == CT_OK, "no bounds");
+    CHECK(opt_of(b, "step_size_max") == 0.1 && opt_of(b, "step_size_min") == 1e-3,
+          "%s: unbounded again", kind);
+    /* given-ness survives a state round trip into a handle created without */
+    CHECK(ct_bfo_set_bounds(b, lo, hi) == CT_OK, "bounds 3");
+    size_t len;
+    unsigned char *p = blob(b, &len);
+    ct_bfo_destroy(b);
+    ct_bfo *c = make(kind, 3, "", &o, 1);
+    CHECK(ct_bfo_state_load(c, p, len) == CT_OK, "load: %s", ct_bfo_errmsg(c));
+    CHECK(ct_bfo_set_bounds(c, lo2, hi2) == CT_OK, "bounds after load");
+    CHECK(opt_of(c, "step_size_min") == 1e-3 && opt_of(c, "step_size_max") == 0.03,
+          "%s: given flags after load", kind);
+    free(p);
+    ct_bfo_destroy(c);
+    /* explicit both at create: bounds change nothing */
+    c = make(kind, 3, "step_size_max=0.7 step_size_min=2e-6", &o, 1);
+    CHECK(ct_bfo_set_bounds(c, lo, hi) == CT_OK, "bounds explicit");
+    CHECK(opt_of(c, "step_size_max") == 0.7 && opt_of(c, "step_size_min") == 2e-6,
+          "%s: explicit values win", kind);
+    /* a given max below the relative min: the bounds are refused, nothing changes */
+    ct_bfo_destroy(c);
+    c = make(kind, 3, "", &o, 1);
+    CHECK(ct_bfo_set_bounds(c, lo, hi) == CT_OK, "bounds 4");
+    CHECK(ct_bfo_set_options(c, "step_size_max=1e-12") == CT_EINVAL,
+          "%s: max < relative min refused", kind);
+    CHECK(fabs(opt_of(c, "step_size_max") - 0.03 * w) <= 1e-15 * w,
+          "%s: unchanged after refusal", kind);
+    CHECK(ct_bfo_set_bounds(c, lo2, hi2) == CT_OK && opt_of(c, "step_size_max") == 0.03,
+          "%s: still relative after the refusal", kind);
+    ct_bfo_destroy(c);
+
+    /* runs: no bounds = the old defaults given explicitly, bit for bit;
+     * bounds = the relative values given explicitly */
+    size_t l1, l2;
+    double f1, f2;
+    unsigned char *a = run_steps(kind, "population_size=12", NULL, NULL, &l1, &f1);
+    unsigned char *e = run_steps(kind, "population_size=12 step_size_max=0.1 step_size_min=1e-4",
+                                 NULL, NULL, &l2, &f2);
+    CHECK(l1 == l2 && !memcmp(a, e, l1), "%s: unbounded run differs from explicit 0.1/1e-4",
+          kind);
+    free(a);
+    free(e);
+    char opts[160];
+    snprintf(opts, sizeof opts, "population_size=12 step_size_max=%.17g step_size_min=%.17g",
+             0.03 * w, 1e-10 * w);
+    a = run_steps(kind, "population_size=12", lo, hi, &l1, &f1);
+    e = run_steps(kind, opts, lo, hi, &l2, &f2);
+    CHECK(l1 == l2 && !memcmp(a, e, l1), "%s: bounded run differs from explicit relative steps",
+          kind);
+    unsigned char *old = run_steps(kind, "population_size=12 step_size_max=0.1 step_size_min=1e-4",
+                                   lo, hi, &l2, &f2);
+    CHECK(f1 != f2, "%s: bounded run ignores the bounds' defaults", kind);
+    free(a);
+    free(e);
+    free(old);
+}
+
 int main(void)
 {
     test_philox();
@@ -510,5 +624,8 @@ int main(void)
     test_options();
     test_convergence();
     test_adaptive_and_early_stop();
+    test_step_defaults("bfo");
+    test_step_defaults("adaptive");
+    test_step_defaults("hybrid");
     return check_summary();
 }

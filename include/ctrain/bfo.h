@@ -41,6 +41,13 @@
  *   step_size_max        real (0, inf)        0.1  (C; the initial and
  *                                                    largest step)
  *   step_size_min        real (0, inf)        1e-4 (must be <= step_size_max)
+ *                        Not given + domain bounds set: step_size_max =
+ *                        0.03 and step_size_min = 1e-10 times the mean
+ *                        width mean(hi - lo) (0.1 / 1e-4 when that is 0),
+ *                        re-derived by every ct_bfo_set_bounds and
+ *                        ct_bfo_set_options; ct_bfo_get_option returns the
+ *                        value in effect. Given once, a value stays given
+ *                        (also through a state save/load).
  *   step_schedule        constant|linear|exponential|adaptive   adaptive
  *                        (constant: C = step_size_max; linear/exponential:
  *                        decay from max to min over the budget max_fe, or
@@ -192,7 +199,9 @@ ct_status ct_bfo_set_threads(ct_bfo *b, int threads);
 /* Per-coordinate domain bounds (lo[i] <= hi[i], finite); NULL lo and hi
  * remove them. Points outside are brought back by bound_handling: clamp
  * (to the nearest bound) or reflect (mirror at the bound, repeated, then
- * clamped). Elimination disperses uniformly inside the bounds. */
+ * clamped). Elimination disperses uniformly inside the bounds. Step sizes
+ * not given follow the new bounds (see step_size_max); CT_EINVAL, nothing
+ * changed, if that makes step_size_min > step_size_max. */
 ct_status ct_bfo_set_bounds(ct_bfo *b, const double *lo, const double *hi);
 
 /* Runs one step. x (dim doubles): on the first step (or after

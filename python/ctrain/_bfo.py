@@ -108,8 +108,10 @@ COMMON = {
     "reproduction_steps": 4,
     "elimination_steps": 2,
     "elimination_prob": 0.25,
-    "step_size_max": 0.1,
-    "step_size_min": 1e-4,
+    # None: not given; the engine picks the default (relative to the domain
+    # bounds when they are set, else 0.1 / 1e-4; read it with get_option)
+    "step_size_max": None,
+    "step_size_min": None,
     "step_schedule": "adaptive",
     "variant": "enhanced",
     "levy_alpha": 1.5,
@@ -180,8 +182,12 @@ def fmt_option(key, v):
     return f"{key}={float(v)!r}"
 
 
+STEP_DEFAULTS = ("step_size_max", "step_size_min")  # None = the engine's default
+
+
 def options_text(opts):
-    return " ".join(fmt_option(k, v) for k, v in opts.items())
+    return " ".join(fmt_option(k, v) for k, v in opts.items()
+                    if not (k in STEP_DEFAULTS and v is None))
 
 
 def split_options(kind, cls, kwargs):

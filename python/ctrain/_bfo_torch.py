@@ -297,12 +297,16 @@ class BFO(_TorchBFO):
 
     BFO(params, lr=0.01, domain_bounds=None, population_size=50,
         chemotaxis_steps=10, swim_length=4, reproduction_steps=4,
-        elimination_steps=2, elimination_prob=0.25, step_size_max=0.1,
-        step_size_min=1e-4, step_schedule="adaptive", variant="enhanced",
+        elimination_steps=2, elimination_prob=0.25, step_size_max=None,
+        step_size_min=None, step_schedule="adaptive", variant="enhanced",
         levy_alpha=1.5, swarming=False, d_attract=0.1, w_attract=0.2,
         h_repellant=0.1, w_repellant=10.0, bound_handling="clamp",
         init_scale=0.1, max_fe=None, seed=0, early_stop_window=0,
         early_stop_tol=1e-10, restart=True, social_prob=0.5)
+
+    step_size_max / step_size_min None: 0.03 / 1e-10 times the mean width of
+    domain_bounds, or 0.1 / 1e-4 without bounds (docs/bfo.md); a number
+    given (also later in param_groups) wins.
     """
 
     _kind = "bfo"

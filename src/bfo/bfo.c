@@ -141,6 +141,7 @@ struct ct_bfo {
     err_slot *slots; /* threads entries */
 
     double *lo, *hi; /* NULL: unbounded */
+    int smax_given, smin_given; /* step_size_max / _min given by the user (saved) */
 
     size_t cap; /* bacteria slots allocated */
 
@@ -272,6 +273,53 @@ static void record_thread(void *ctx, int tid, int nthreads)
 /* ------------------------------------------------------------------------ */
 /* options                                                                  */
 
+/* Defaults of step_size_max / step_size_min the user did not give: with
+ * domain bounds, fractions of the mean width (hi - lo) (REL_SMAX, REL_SMIN;
+ * measured on BBOB D=10 instances 16-17, docs/bfo.md), else the absolute
+ * ABS_SMAX, ABS_SMIN (also when every width is 0). Writes o[O_SMAX], o[O_SMIN]. */
+#define ABS_SMAX 0.1
+#define ABS_SMIN 1e-4
+#define REL_SMAX 0.03
+#define REL_SMIN 1e-10
+static void step_defaults(const ct_bfo *b, double *o, const double *lo, const double *hi)
+{
+    double w = 0;
+    if (lo) {
+        for (size_t i = 0; i < b->dim; i++)
+            w += hi[i] - lo[i];
+        w /= (double)b->dim;
+    }
+    int rel = lo && w > 0 && isfinite(w);
+    if (!b->smax_given)
+        o[O_SMAX] = rel ? REL_SMAX * w : ABS_SMAX;
+    if (!b->smin_given)
+        o[O_SMIN] = rel ? REL_SMIN * w : ABS_SMIN;
+}
+
+/* Parses options onto o (a scratch copy) and applies the step defaults;
+ * *gmax, *gmin receive the given-flags to commit on success. */
+static ct_status parse_opts(ct_bfo *b, const char *options, double *o, int *gmax, int *gmin)
+{
+    int given[64] = {0};
+    _Static_assert(sizeof opts_adaptive / sizeof opts_adaptive[0] <= 64 &&
+                       sizeof opts_hybrid / sizeof opts_hybrid[0] <= 64,
+                   "given[] too small");
+    size_t imax = (size_t)(ct_opts_find(b->od, b->nod, "step_size_max") - b->od);
+    size_t imin = (size_t)(ct_opts_find(b->od, b->nod, "step_size_min") - b->od);
+    ct_status st = ct_opts_parse(b->od, b->nod, kind_what[b->kind], options, o, given, &b->err);
+    if (st)
+        return st;
+    int sm = b->smax_given, sn = b->smin_given;
+    b->smax_given = sm || given[imax] > 0;
+    b->smin_given = sn || given[imin] > 0;
+    step_defaults(b, o, b->lo, b->hi);
+    *gmax = b->smax_given;
+    *gmin = b->smin_given;
+    b->smax_given = sm;
+    b->smin_given = sn;
+    return CT_OK;
+}
+
 static ct_status cross_check(ct_bfo *b, const double *o)
 {
     const char *w = kind_what[b->kind];
@@ -333,7 +381,10 @@ ct_status ct_bfo_create(ct_bfo **out, const char *kind, size_t dim, const char *
     for (int i = 0; i < O_NSLOTS; i++)
         b->o[i] = 0;
     ct_opts_defaults(b->od, b->nod, b->o);
-    ct_status st = ct_opts_parse(b->od, b->nod, kind_what[k], options, b->o, NULL, &b->err);
+    int gmax = 0, gmin = 0;
+    ct_status st = parse_opts(b, options, b->o, &gmax, &gmin);
+    b->smax_given = gmax;
+    b->smin_given = gmin;
     if (!st)
         st = cross_check(b, b->o);
     b->threads = 1;
@@ -386,7 +437,8 @@ ct_status ct_bfo_set_options(ct_bfo *b, const char *options)
     CHECK_HANDLE(b);
     double o[O_NSLOTS];
     memcpy(o, b->o, sizeof o);
-    ct_status st = ct_opts_parse(b->od, b->nod, kind_what[b->kind], options, o, NULL, &b->err);
+    int gmax, gmin;
+    ct_status st = parse_opts(b, options, o, &gmax, &gmin);
     if (st)
         return st;
     if ((st = cross_check(b, o)))
@@ -404,6 +456,8 @@ ct_status ct_bfo_set_options(ct_bfo *b, const char *options)
             b->pop_target = (size_t)o[O_PMAX];
     }
     memcpy(b->o, o, sizeof o);
+    b->smax_given = gmax;
+    b->smin_given = gmin;
     b->stopped = 0;
     return CT_OK;
 }
@@ -488,10 +542,17 @@ ct_status ct_bfo_set_bounds(ct_bfo *b, const double *lo, const double *hi)
     if (!lo != !hi)
         return ct_fail(&b->err, CT_EINVAL, "%s: bounds: give both lo and hi, or neither",
                        kind_what[b->kind]);
+    double o[O_NSLOTS];
+    memcpy(o, b->o, sizeof o);
     if (!lo) {
+        step_defaults(b, o, NULL, NULL);
+        ct_status st = cross_check(b, o);
+        if (st)
+            return st;
         free(b->lo);
         free(b->hi);
         b->lo = b->hi = NULL;
+        memcpy(b->o, o, sizeof o);
         return CT_OK;
     }
     for (size_t i = 0; i < b->dim; i++)
@@ -500,6 +561,10 @@ ct_status ct_bfo_set_bounds(ct_bfo *b, const double *lo, const double *hi)
                            "%s: bounds[%zu] = [%.17g, %.17g] is invalid: must be finite with "
                            "lo <= hi",
                            kind_what[b->kind], i, lo[i], hi[i]);
+    step_defaults(b, o, lo, hi);
+    ct_status st = cross_check(b, o);
+    if (st)
+        return st;
     double *nl = b->lo ? b->lo : malloc(b->dim * sizeof(double));
     double *nh = b->hi ? b->hi : malloc(b->dim * sizeof(double));
     if (!nl || !nh) {
@@ -513,6 +578,7 @@ ct_status ct_bfo_set_bounds(ct_bfo *b, const double *lo, const double *hi)
     memcpy(nh, hi, b->dim * sizeof(double));
     b->lo = nl;
     b->hi = nh;
+    memcpy(b->o, o, sizeof o);
     return CT_OK;
 }
 
@@ -1128,7 +1194,8 @@ static void save_into(const ct_bfo *b, unsigned char *out)
     put(&w, MAGIC, 8);
     put_u32(&w, STATE_VERSION);
     put_u32(&w, (uint32_t)b->kind);
-    put_u32(&w, (uint32_t)((b->initialized ? 1 : 0) | (b->stopped ? 2 : 0) | (b->has_best ? 4 : 0)));
+    put_u32(&w, (uint32_t)((b->initialized ? 1 : 0) | (b->stopped ? 2 : 0) | (b->has_best ? 4 : 0) |
+                         (b->smax_given ? 8 : 0) | (b->smin_given ? 16 : 0)));
     put_u32(&w, O_NSLOTS);
     put_u64(&w, b->dim);
     put_u64(&w, b->n);
@@ -1231,6 +1298,8 @@ static ct_status load_from(ct_bfo *b, const unsigned char *p, size_t len, int ke
     b->initialized = (flags & 1) != 0;
     b->stopped = (flags & 2) != 0;
     b->has_best = (flags & 4) != 0;
+    b->smax_given = (flags & 8) != 0;
+    b->smin_given = (flags & 16) != 0;
     b->pop_target = (size_t)u[0];
     if (!keep_evals)
         b->n_evals = u[1];

@@ -385,3 +385,58 @@ def _doc_blocks():
 def test_doc_example_runs(i, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(_doc_blocks()[i], f"docs/bfo.md example {i}", "exec"), {"__name__": "__doc__"})
+
+
+# ---- step-size defaults relative to the domain ------------------------------------
+
+
+def _eff(opt):
+    return opt._engine.get_option("step_size_max"), opt._engine.get_option("step_size_min")
+
+
+@pytest.mark.parametrize("cls", [cnp.BFO, cnp.AdaptiveBFO, cnp.HybridBFO])
+def test_numpy_step_defaults_follow_bounds(cls):
+    lo, hi = np.array([-5.0, -1.0, 0.0]), np.array([5.0, 1.0, 4.0])
+    w = float(np.mean(hi - lo))
+    x0 = np.zeros(3)
+    smax, smin = _eff(cls(rastrigin, x0, bounds=(lo, hi)))
+    assert smax == pytest.approx(0.03 * w, rel=1e-15) and smin == pytest.approx(1e-10 * w,
+                                                                                 rel=1e-15)
+    assert _eff(cls(rastrigin, x0)) == (0.1, 1e-4)  # no bounds: the absolute defaults
+    opt = cls(rastrigin, x0, bounds=(lo, hi), step_size_max=0.7)
+    assert _eff(opt) == (0.7, pytest.approx(1e-10 * w, rel=1e-15))  # given wins
+    opt.set_options(step_size_min=1e-3)
+    assert _eff(opt) == (0.7, 1e-3)
+    # the options dict keeps "not given" as None
+    assert cls(rastrigin, x0).options["step_size_max"] is None
+
+    def run(bounds, **kw):
+        o = cls(rastrigin_batch, np.full(3, 1.5), bounds=bounds, batch=True, seed=3,
+                population_size=12, max_fe=600, **kw)
+        o.minimize()
+        return o.population.copy(), o.population_fitness.copy(), o.best_params.copy()
+
+    # no bounds: bit-identical to the old defaults given explicitly
+    for a, b in zip(run(None), run(None, step_size_max=0.1, step_size_min=1e-4)):
+        assert np.array_equal(a, b)
+    # bounds: the relative values given explicitly give the same run, the old ones another
+    rel = run((lo, hi))
+    for a, b in zip(rel, run((lo, hi), step_size_max=0.03 * w, step_size_min=1e-10 * w)):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(rel[0], run((lo, hi), step_size_max=0.1, step_size_min=1e-4)[0])
+
+
+@pytest.mark.parametrize("cls", [copt.BFO, copt.AdaptiveBFO, copt.HybridBFO])
+def test_torch_step_defaults_follow_bounds_like_numpy(cls):
+    model, X, y = _problem()
+    n = sum(p.numel() for p in model.parameters())
+    opt = cls(model.parameters(), domain_bounds=(-2.0, 3.0))
+    ref = getattr(cnp, cls.__name__)(rastrigin, np.zeros(n), bounds=(-2.0, 3.0))
+    assert _eff(opt) == _eff(ref) == (pytest.approx(0.03 * 5.0, rel=1e-15),
+                                      pytest.approx(1e-10 * 5.0, rel=1e-15))
+    assert _eff(cls(model.parameters())) == (0.1, 1e-4)
+    opt = cls(model.parameters(), domain_bounds=(-2.0, 3.0), step_size_min=1e-6)
+    assert _eff(opt) == (pytest.approx(0.15, rel=1e-15), 1e-6)
+    opt.param_groups[0]["step_size_max"] = 0.4  # a schedule sets a number: it wins
+    opt.step(_closure(model, X, y))
+    assert _eff(opt) == (0.4, 1e-6)
