@@ -157,19 +157,9 @@ static CT_TGT void CT_V(adam_vec)(const double *hp, const ct_slot *s, size_t b, 
     const VF bc2s = V_SET(k.bc2s), neg_step = V_SET(k.neg_step);
     size_t i = b;
     for (; i + V_N <= e; i += V_N) {
-        VF g = V_LD(gr + i), pi = V_LD(p + i), mi = V_LD(m + i), vi = V_LD(v + i);
-        if (k.maximize)
-            g = V_NEG(g);
-        if (k.has_wd) {
-            if (decoupled)
-                pi = V_MUL(pi, decay);
-            else
-                g = V_FMA(wd, pi, g);
-        }
-        mi = V_LERP(mi, g, k.w1_small, w1, nb1);
-        vi = V_FMA(V_MUL(w2, g), g, V_MUL(vi, b2));
-        V_ST(m + i, mi);
-        V_ST(v + i, vi);
+        VF g = V_LD(gr + i), pi = V_LD(p + i), mi, vi;
+        V_GRAD_DECAY(g, pi, k.maximize, k.has_wd, decoupled, wd, decay);
+        V_ADAM_MOMENTS(m, v, i, g, mi, vi, k.w1_small, w1, nb1, w2, b2);
         VF vv = vi;
         if (vmax) {
             vv = V_MAX(V_LD(vmax + i), vi);

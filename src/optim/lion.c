@@ -94,14 +94,7 @@ static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s,
     size_t i = b;
     for (; i + V_N <= e; i += V_N) {
         VF g = V_LD(gr + i), pi = V_LD(p + i), mi = V_LD(m + i);
-        if (maximize)
-            g = V_NEG(g);
-        if (has_wd) {
-            if (decouple)
-                pi = V_MUL(pi, decay);
-            else
-                g = V_FMA(wd, pi, g);
-        }
+        V_GRAD_DECAY(g, pi, maximize, has_wd, decouple, wd, decay);
         VF c = V_LERP(mi, g, w1_small, w1, w1m);
         VF u = V_SEL(V_GT(c, zero), one, V_SEL(V_LT(c, zero), minus_one, zero));
         V_ST(m + i, V_LERP(mi, g, w2_small, w2, w2m));

@@ -122,19 +122,9 @@ static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s,
     const int decoupled = hp[DECOUPLED] != 0;
     size_t i = b;
     for (; i + V_N <= e; i += V_N) {
-        VF g = V_LD(gr + i), pi = V_LD(p + i);
-        if (maximize)
-            g = V_NEG(g);
-        if (has_wd) {
-            if (decoupled)
-                pi = V_MUL(pi, decay);
-            else
-                g = V_FMA(wd, pi, g);
-        }
-        VF mi = V_LERP(V_LD(m + i), g, w1_small, w1, neg_omw1);
-        VF vi = V_FMA(V_MUL(w2, g), g, V_MUL(V_LD(v + i), b2));
-        V_ST(m + i, mi);
-        V_ST(v + i, vi);
+        VF g = V_LD(gr + i), pi = V_LD(p + i), mi, vi;
+        V_GRAD_DECAY(g, pi, maximize, has_wd, decoupled, wd, decay);
+        V_ADAM_MOMENTS(m, v, i, g, mi, vi, w1_small, w1, neg_omw1, w2, b2);
         VF upd = V_MUL(V_DIV(mi, bc1), lr);
         if (rectify) {
             VF adaptive = V_MUL(V_DIV(one, V_ADD(V_SQRT(vi), eps)), bc2s);

@@ -74,6 +74,33 @@
 #define V_LERP(s, e, small, vw, vneg_omw)                                                        \
     ((small) ? V_FMA(vw, V_SUB(e, s), s) : V_FMA(vneg_omw, V_SUB(e, s), e))
 
+/* The start of torch.optim's element updates (Adam, AdamW, NAdam, RAdam,
+ * Lion): the gradient negated for maximize, then weight decay, coupled
+ * (g = g + wd p, ATen's add(alpha) fused) or decoupled (p = p * decay,
+ * decay = 1 - lr wd). g and p are VF variables, updated in place. */
+#define V_GRAD_DECAY(g, p, maximize, has_wd, decoupled, wd, decay)                              \
+    do {                                                                                         \
+        if (maximize)                                                                            \
+            g = V_NEG(g);                                                                        \
+        if (has_wd) {                                                                            \
+            if (decoupled)                                                                       \
+                p = V_MUL(p, decay);                                                             \
+            else                                                                                 \
+                g = V_FMA(wd, p, g);                                                             \
+        }                                                                                        \
+    } while (0)
+
+/* Adam's moments at element i: exp_avg lerped toward g (lerp_, weight w1),
+ * exp_avg_sq = b2 v + w2 g g (mul_, addcmul_), both stored; mi and vi (VF
+ * variables) receive them. */
+#define V_ADAM_MOMENTS(m, v, i, g, mi, vi, w1_small, w1, neg_omw1, w2, b2)                       \
+    do {                                                                                         \
+        mi = V_LERP(V_LD((m) + (i)), g, w1_small, w1, neg_omw1);                                 \
+        vi = V_FMA(V_MUL(w2, g), g, V_MUL(V_LD((v) + (i)), b2));                                 \
+        V_ST((m) + (i), mi);                                                                     \
+        V_ST((v) + (i), vi);                                                                     \
+    } while (0)
+
 /* ATen's float 2-norm (aten_reduce.h, ct_aten_norm) fed the n values x[0..n)
  * in order: whole runs of 8 that start on a lane boundary below a->full go
  * to the 8 lanes at once (lane + x*x, unfused, as ct_aten_norm_add does);

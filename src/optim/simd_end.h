@@ -24,3 +24,5 @@
 #undef V_SEL
 #undef V_ANY
 #undef V_LERP
+#undef V_GRAD_DECAY
+#undef V_ADAM_MOMENTS
