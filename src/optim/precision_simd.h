@@ -139,6 +139,25 @@ P_TGT static void P(bf16_scale)(uint16_t *g, float *x, size_t n, float scale)
 }
 
 
+/* The largest |x_j| of a block, as float bits (a block's absmax; NaN bits
+ * compare above infinity's, so a NaN anywhere makes it NaN). */
+P_TGT static uint32_t P(absmax_bits)(const float *x, size_t n)
+{
+    VI vab = I_SET(0);
+    size_t j = 0;
+    for (; j + P_N <= n; j += P_N)
+        vab = I_MAXU(vab, I_AND(F2I(F_LD(x + j)), I_SET(0x7fffffff)));
+    uint32_t lanes[P_N], ab = 0;
+    memcpy(lanes, &vab, sizeof lanes);
+    for (int l = 0; l < P_N; l++)
+        ab = lanes[l] > ab ? lanes[l] : ab;
+    for (; j < n; j++) {
+        uint32_t u = ct_f2u(x[j]) & 0x7fffffffu;
+        ab = u > ab ? u : ab;
+    }
+    return ab;
+}
+
 #if CT_PSIMD == 2
 /* 256-entry table lookup by the low 8 bits of j from 16 registers, without
  * a gather (slow on the AMD EPYC measured): 32 entries per two-register
@@ -190,19 +209,11 @@ P_TGT static void P(dq8)(const ct_qmap *m, const uint8_t *c, size_t n, float abs
  * levels are register permutes, then the code by the map's symmetry. */
 P_TGT static float P(q8)(const ct_qmap *m, const float *x, size_t n, uint8_t *code)
 {
-    VI vab = I_SET(0);
-    size_t j0 = 0;
-    for (; j0 + P_N <= n; j0 += P_N)
-        vab = I_MAXU(vab, I_AND(F2I(F_LD(x + j0)), I_SET(0x7fffffff)));
-    uint32_t ab = (uint32_t)_mm512_reduce_max_epu32(vab);
-    for (; j0 < n; j0++) {
-        uint32_t u = ct_f2u(x[j0]) & 0x7fffffffu;
-        ab = u > ab ? u : ab;
-    }
+    uint32_t ab = P(absmax_bits)(x, n);
     const float amax = ct_u2f(ab);
     if (!(amax > 0) || ab >= 0x7f800000u) {
         memset(code, m->zero, n);
-        return amax;
+        return amax; /* 0, inf or NaN: every code is the map's zero */
     }
     const VFL va = F_SET(amax);
     const VI zero = I_SET(0), one = I_SET(1), base = I_SET(m->zero);
@@ -278,29 +289,18 @@ P_TGT static void P(dq8)(const ct_qmap *m, const uint8_t *c, size_t n, float abs
  * by one lookup in m->qt (see ct_qmap) and two integer compares. */
 P_TGT static float P(q8)(const ct_qmap *m, const float *x, size_t n, uint8_t *code)
 {
-    VI vab = I_SET(0);
-    size_t j = 0;
-    for (; j + P_N <= n; j += P_N)
-        vab = I_MAXU(vab, I_AND(F2I(F_LD(x + j)), I_SET(0x7fffffff)));
-    uint32_t lanes[P_N], ab = 0;
-    memcpy(lanes, &vab, sizeof lanes);
-    for (int l = 0; l < P_N; l++)
-        ab = lanes[l] > ab ? lanes[l] : ab;
-    for (; j < n; j++) {
-        uint32_t u = ct_f2u(x[j]) & 0x7fffffffu;
-        ab = u > ab ? u : ab;
-    }
+    uint32_t ab = P(absmax_bits)(x, n);
     const float amax = ct_u2f(ab);
     if (!(amax > 0) || ab >= 0x7f800000u) {
         memset(code, m->zero, n);
-        return amax;
+        return amax; /* 0, inf or NaN: every code is the map's zero */
     }
     const VFL va = F_SET(amax);
     const VI lo = I_SET(m->qt_lo), lowmask = I_SET((1u << m->qt_shift) - 1);
     const VI zero = I_SET(0), base = I_SET(m->zero), fmask = I_SET((1u << CT_QT_CBITS) - 1);
     const __m128i sh = _mm_cvtsi32_si128(m->qt_shift);
     const int is_signed = m->zero != 0;
-    j = 0;
+    size_t j = 0;
     for (; j + P_N <= n; j += P_N) {
         VI u = F2I(F_DIV(F_LD(x + j), va));
         VI a = I_AND(u, I_SET(0x7fffffff));
