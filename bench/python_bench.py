@@ -171,7 +171,10 @@ def markdown(rows, threads, quick):
     return "\n".join(out)
 
 
-OMP_NOTE = ("On this 2-CPU machine torch's OpenMP threads keep spinning after backward and compete with whatever runs next, so the machine's load decides this table: rerun with `OMP_WAIT_POLICY=PASSIVE` to take that out (measured so: ctrain within 0.92-1.09x of torch fused on the MLP, median of paired steps).")
+OMP_NOTE = ("On this 2-CPU machine torch's OpenMP threads keep spinning after backward and "
+            "compete with whatever runs next, so the machine's load decides this table: rerun "
+            "with `OMP_WAIT_POLICY=PASSIVE` to take that out (measured so: ctrain within "
+            "0.92-1.09x of torch fused on the MLP, median of paired steps).")
 
 
 def main():
