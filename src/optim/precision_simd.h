@@ -196,17 +196,72 @@ P_TGT static void P(dq8)(const ct_qmap *m, const uint8_t *c, size_t n, float abs
         x[j] = m->v[c[j]] * absmax;
 }
 
-/* One step of the binary search: j = 2 j + (key < a) */
-#define BS_STEP(key)                                                                             \
-    do {                                                                                         \
-        __mmask16 s_ = _mm512_cmp_ps_mask(key, a, _CMP_LT_OQ);                                   \
-        j = _mm512_add_epi32(j, j);                                                              \
-        j = _mm512_mask_add_epi32(j, s_, j, one);                                                \
-    } while (0)
+/* The keys of the binary search over ct_qmap.bs, level by level. */
+typedef struct {
+    __m512 k0, k1, k2, k3, k4, k5[2], k6[4], k7[8], top;
+} P(q8keys);
 
-/* q8_block: the number of thresholds above 0 below |q| (at or below, for
- * negative q of the signed map) by a binary search over ct_qmap.bs whose
- * levels are register permutes, then the code by the map's symmetry. */
+/* The codes of U vectors of normalized values q = x / absmax (U is a
+ * constant after inlining). One search is a chain of dependent permutes and
+ * compares, so U independent ones are interleaved level by level: the core
+ * runs them side by side (a whole int8 AdamW step, measured here: U = 8
+ * 1.3x faster than U = 1, U = 4 1.2x, U = 16 as 8).
+ * Signed map: the number of thresholds above 0 below |q| (at or below, for
+ * negative q) by the binary search, then the code by the map's symmetry;
+ * unsigned: the number of thresholds below q. */
+#define Q8_U 8
+#define BS_LEVEL(keyexpr)                                                                        \
+    for (int u = 0; u < U; u++) {                                                                \
+        __m512 key_ = (keyexpr);                                                                 \
+        __mmask16 s_ = _mm512_cmp_ps_mask(key_, a[u], _CMP_LT_OQ);                               \
+        j[u] = _mm512_add_epi32(j[u], j[u]);                                                     \
+        j[u] = _mm512_mask_add_epi32(j[u], s_, j[u], one);                                       \
+    }
+P_TGT static inline __attribute__((always_inline)) void
+P(q8_vecs)(const P(q8keys) *K, int is_signed, int base_code, const float *x, VFL va,
+           uint8_t *code, int U)
+{
+    const VI zero = I_SET(0), one = I_SET(1), base = I_SET(base_code);
+    VI uu[Q8_U], ai[Q8_U], j[Q8_U];
+    __m512 a[Q8_U];
+    __mmask16 le[Q8_U];
+    for (int u = 0; u < U; u++) {
+        uu[u] = F2I(F_DIV(F_LD(x + u * P_N), va));
+        ai[u] = I_AND(uu[u], I_SET(0x7fffffff));
+        le[u] = _mm512_cmplt_epi32_mask(uu[u], zero); /* negative */
+        /* signed: thresholds <= |q| for negative q are those < the next float up */
+        a[u] = is_signed ? I2F(_mm512_mask_add_epi32(ai[u], le[u], ai[u], one)) : I2F(uu[u]);
+        j[u] = zero;
+    }
+    BS_LEVEL(K->k0);
+    BS_LEVEL(_mm512_permutexvar_ps(j[u], K->k1));
+    BS_LEVEL(_mm512_permutexvar_ps(j[u], K->k2));
+    BS_LEVEL(_mm512_permutexvar_ps(j[u], K->k3));
+    BS_LEVEL(_mm512_permutexvar_ps(j[u], K->k4));
+    BS_LEVEL(P(lk32)(K->k5, j[u]));
+    BS_LEVEL(P(lk64)(K->k6, j[u]));
+    if (is_signed) {
+        for (int u = 0; u < U; u++) {
+            VI ju = _mm512_mask_add_epi32(
+                j[u], _mm512_cmp_ps_mask(K->top, a[u], _CMP_LT_OQ), j[u], one);
+            VI cpos = I_MAXS(I_ADD(base, ju), I_ADD(base, one));
+            VI cneg = I_MINS(I_SUB(base, I_MINS(ju, base)), I_SUB(base, one));
+            VI c = _mm512_mask_blend_epi32(le[u], cpos, cneg);
+            c = _mm512_mask_blend_epi32(_mm512_cmpeq_epi32_mask(ai[u], zero), c, base);
+            P(st8)(code + u * P_N, c);
+        }
+    } else {
+        BS_LEVEL(P(lk128)(K->k7, j[u]));
+        for (int u = 0; u < U; u++) {
+            /* -0, 0 and negatives: 0 (the map's zero) */
+            VI c = _mm512_maskz_max_epi32(_mm512_cmpgt_epi32_mask(uu[u], zero), j[u], one);
+            P(st8)(code + u * P_N, c);
+        }
+    }
+}
+#undef BS_LEVEL
+
+/* q8_block at AVX-512 */
 P_TGT static float P(q8)(const ct_qmap *m, const float *x, size_t n, uint8_t *code)
 {
     uint32_t ab = P(absmax_bits)(x, n);
@@ -216,63 +271,38 @@ P_TGT static float P(q8)(const ct_qmap *m, const float *x, size_t n, uint8_t *co
         return amax; /* 0, inf or NaN: every code is the map's zero */
     }
     const VFL va = F_SET(amax);
-    const VI zero = I_SET(0), one = I_SET(1), base = I_SET(m->zero);
-    const __m512 top = _mm512_set1_ps(m->bs_top);
-    const __m512 k0 = _mm512_set1_ps(m->bs[0]), k1 = _mm512_loadu_ps(m->bs + 1);
-    const __m512 k2 = _mm512_loadu_ps(m->bs + 3), k3 = _mm512_loadu_ps(m->bs + 7);
-    const __m512 k4 = _mm512_loadu_ps(m->bs + 15);
-    const __m512 k5[2] = {_mm512_loadu_ps(m->bs + 31), _mm512_loadu_ps(m->bs + 47)};
-    __m512 k6[4], k7[8];
+    P(q8keys) K;
+    K.top = _mm512_set1_ps(m->bs_top);
+    K.k0 = _mm512_set1_ps(m->bs[0]);
+    K.k1 = _mm512_loadu_ps(m->bs + 1);
+    K.k2 = _mm512_loadu_ps(m->bs + 3);
+    K.k3 = _mm512_loadu_ps(m->bs + 7);
+    K.k4 = _mm512_loadu_ps(m->bs + 15);
+    for (int r = 0; r < 2; r++)
+        K.k5[r] = _mm512_loadu_ps(m->bs + 31 + 16 * r);
     for (int r = 0; r < 4; r++)
-        k6[r] = _mm512_loadu_ps(m->bs + 63 + 16 * r);
-    size_t j1 = 0;
-    if (m->zero != 0) { /* the signed map: 128 thresholds above 0 */
-        for (; j1 + P_N <= n; j1 += P_N) {
-            VI u = F2I(F_DIV(F_LD(x + j1), va));
-            VI ai = I_AND(u, I_SET(0x7fffffff));
-            __mmask16 le = _mm512_cmplt_epi32_mask(u, zero); /* negative */
-            /* thresholds <= |q| for negative q: those < the next float up */
-            __m512 a = I2F(_mm512_mask_add_epi32(ai, le, ai, one));
-            VI j = zero;
-            BS_STEP(k0);
-            BS_STEP(_mm512_permutexvar_ps(j, k1));
-            BS_STEP(_mm512_permutexvar_ps(j, k2));
-            BS_STEP(_mm512_permutexvar_ps(j, k3));
-            BS_STEP(_mm512_permutexvar_ps(j, k4));
-            BS_STEP(P(lk32)(k5, j));
-            BS_STEP(P(lk64)(k6, j));
-            j = _mm512_mask_add_epi32(j, _mm512_cmp_ps_mask(top, a, _CMP_LT_OQ), j, one);
-            VI cpos = I_MAXS(I_ADD(base, j), I_ADD(base, one));
-            VI cneg = I_MINS(I_SUB(base, I_MINS(j, base)), I_SUB(base, one));
-            VI c = _mm512_mask_blend_epi32(le, cpos, cneg);
-            c = _mm512_mask_blend_epi32(_mm512_cmpeq_epi32_mask(ai, zero), c, base);
-            P(st8)(code + j1, c);
-        }
-    } else { /* the unsigned map: 255 thresholds above 0 and +inf */
+        K.k6[r] = _mm512_loadu_ps(m->bs + 63 + 16 * r);
+    const int is_signed = m->zero != 0;
+    if (!is_signed) /* the unsigned map: 255 thresholds above 0 and +inf */
         for (int r = 0; r < 8; r++)
-            k7[r] = _mm512_loadu_ps(m->bs + 127 + 16 * r);
-        for (; j1 + P_N <= n; j1 += P_N) {
-            VI u = F2I(F_DIV(F_LD(x + j1), va));
-            __m512 a = I2F(u);
-            VI j = zero;
-            BS_STEP(k0);
-            BS_STEP(_mm512_permutexvar_ps(j, k1));
-            BS_STEP(_mm512_permutexvar_ps(j, k2));
-            BS_STEP(_mm512_permutexvar_ps(j, k3));
-            BS_STEP(_mm512_permutexvar_ps(j, k4));
-            BS_STEP(P(lk32)(k5, j));
-            BS_STEP(P(lk64)(k6, j));
-            BS_STEP(P(lk128)(k7, j));
-            /* -0, 0 and negatives: 0 (the map's zero) */
-            VI c = _mm512_maskz_max_epi32(_mm512_cmpgt_epi32_mask(u, zero), j, one);
-            P(st8)(code + j1, c);
-        }
+            K.k7[r] = _mm512_loadu_ps(m->bs + 127 + 16 * r);
+    size_t j1 = 0;
+    if (is_signed) { /* the signed map: 128 thresholds above 0 */
+        for (; j1 + Q8_U * P_N <= n; j1 += Q8_U * P_N)
+            P(q8_vecs)(&K, 1, m->zero, x + j1, va, code + j1, Q8_U);
+        for (; j1 + P_N <= n; j1 += P_N)
+            P(q8_vecs)(&K, 1, m->zero, x + j1, va, code + j1, 1);
+    } else {
+        for (; j1 + Q8_U * P_N <= n; j1 += Q8_U * P_N)
+            P(q8_vecs)(&K, 0, 0, x + j1, va, code + j1, Q8_U);
+        for (; j1 + P_N <= n; j1 += P_N)
+            P(q8_vecs)(&K, 0, 0, x + j1, va, code + j1, 1);
     }
     for (; j1 < n; j1++)
         code[j1] = q8_code(m, x[j1] / amax);
     return amax;
 }
-#undef BS_STEP
+#undef Q8_U
 #else
 /* ct_dq8_block */
 P_TGT static void P(dq8)(const ct_qmap *m, const uint8_t *c, size_t n, float absmax, float *x)
