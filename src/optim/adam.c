@@ -130,6 +130,7 @@ const ct_optim_kind ct_kind_adam = {
     .prepare = prepare,
     .kernel = adam_k,
     .simd = CT_SIMD_KERNELS(adam_k),
+    .fused = CT_SIMD_KERNELS(adam_fused),
 };
 
 const ct_optim_kind ct_kind_adamw = {
@@ -141,6 +142,7 @@ const ct_optim_kind ct_kind_adamw = {
     .prepare = prepare,
     .kernel = adamw_k,
     .simd = CT_SIMD_KERNELS(adamw_k),
+    .fused = CT_SIMD_KERNELS(adamw_fused),
 };
 
 #else /* the SIMD kernel, once per level: the scalar loop's operations */
@@ -170,6 +172,87 @@ static CT_TGT void CT_V(adam_vec)(const double *hp, const ct_slot *s, size_t b, 
     }
     if (i < e)
         adam_kernel(hp, s, i, e, decoupled);
+}
+
+/* adam_vec with the reduced-precision conversions in registers (see
+ * ct_optim_kind.fused): the parameter of form pm, the kind's state in bf16
+ * if sbf16. The operations of the converted pass, the same bits: bf16 in by
+ * a shift, the fp32 update above, bf16 out rounded to nearest even; with a
+ * master copy the update runs on it and the bf16 parameter is its rounding.
+ * pm and sbf16 are constants in each caller below. */
+static inline __attribute__((always_inline)) CT_TGT size_t
+CT_V(adam_fused_of)(const double *hp, const ct_slot *s, size_t b, size_t e, int decoupled,
+                    int pm, int sbf16)
+{
+    float *p = pm == CT_PM_MASTER ? s->state[s->master] : ct_pf(s);
+    uint16_t *ph = (uint16_t *)s->p.data;
+    const float *gr = ct_gf(s);
+    const uint16_t *gh = (const uint16_t *)s->p.grad;
+    const int ams = hp[AMSGRAD] != 0;
+    float *m = s->state[0], *v = s->state[1], *vmax = ams ? s->state[2] : NULL;
+    uint16_t *mh = s->raw[0], *vh = s->raw[1], *vmaxh = ams ? s->raw[2] : NULL;
+    const adam_c k = adam_consts(hp, s);
+    const VF w1 = V_SET(k.w1), nb1 = V_SET(-k.b1), b2 = V_SET(k.b2), w2 = V_SET(k.w2);
+    const VF wd = V_SET(k.wd), decay = V_SET(k.decay), eps = V_SET(k.eps);
+    const VF bc2s = V_SET(k.bc2s), neg_step = V_SET(k.neg_step);
+    size_t i = b;
+    for (; i + V_N <= e; i += V_N) {
+        VF g = pm == CT_PM_F32 ? V_LD(gr + i) : V_LDH(gh + i);
+        VF pi = pm == CT_PM_BF16 ? V_LDH(ph + i) : V_LD(p + i), mi, vi;
+        V_GRAD_DECAY(g, pi, k.maximize, k.has_wd, decoupled, wd, decay);
+        V_ADAM_MOMENTS_OF(sbf16 ? V_LDH(mh + i) : V_LD(m + i), sbf16 ? V_LDH(vh + i) : V_LD(v + i),
+                          g, mi, vi, k.w1_small, w1, nb1, w2, b2);
+        VF vv = vi;
+        if (ams)
+            vv = V_MAX(sbf16 ? V_LDH(vmaxh + i) : V_LD(vmax + i), vi);
+        if (sbf16) {
+            V_STH(mh + i, mi);
+            V_STH(vh + i, vi);
+            if (ams)
+                V_STH(vmaxh + i, vv);
+        } else {
+            V_ST(m + i, mi);
+            V_ST(v + i, vi);
+            if (ams)
+                V_ST(vmax + i, vv);
+        }
+        VF denom = V_ADD(V_DIV(V_SQRT(vv), bc2s), eps);
+        VF pn = V_ADD(pi, V_DIV(V_MUL(neg_step, mi), denom));
+        if (pm != CT_PM_BF16)
+            V_ST(p + i, pn);
+        if (pm != CT_PM_F32)
+            V_STH(ph + i, pn);
+    }
+    return i;
+}
+
+static inline __attribute__((always_inline)) CT_TGT size_t
+CT_V(adam_fused_any)(const double *hp, const ct_slot *s, size_t b, size_t e, int pm, int sbf16,
+                     int dec)
+{
+#define ADAM_FUSED_CASE(PM, SB)                                                                  \
+    if (pm == PM && sbf16 == SB)                                                                 \
+        return dec ? CT_V(adam_fused_of)(hp, s, b, e, 1, PM, SB)                                 \
+                   : CT_V(adam_fused_of)(hp, s, b, e, 0, PM, SB);
+    ADAM_FUSED_CASE(CT_PM_F32, 1)
+    ADAM_FUSED_CASE(CT_PM_MASTER, 0)
+    ADAM_FUSED_CASE(CT_PM_MASTER, 1)
+    ADAM_FUSED_CASE(CT_PM_BF16, 0)
+    ADAM_FUSED_CASE(CT_PM_BF16, 1)
+#undef ADAM_FUSED_CASE
+    return b; /* fp32 everything is not a converted pass */
+}
+
+static CT_TGT size_t CT_V(adam_fused)(const double *hp, const ct_slot *s, size_t b, size_t e,
+                                      int pm, int sbf16)
+{
+    return CT_V(adam_fused_any)(hp, s, b, e, pm, sbf16, hp[DECOUPLED] != 0);
+}
+
+static CT_TGT size_t CT_V(adamw_fused)(const double *hp, const ct_slot *s, size_t b, size_t e,
+                                       int pm, int sbf16)
+{
+    return CT_V(adam_fused_any)(hp, s, b, e, pm, sbf16, 1);
 }
 
 static CT_TGT void CT_V(adam_k)(int phase, const double *hp, const ct_slot *s, size_t b,

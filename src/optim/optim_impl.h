@@ -93,7 +93,20 @@ typedef struct ct_optim_kind {
     void (*update)(const double *hp, ct_slot *s);
     /* update for AVX2+FMA and AVX-512, giving its bits; NULL: update runs. */
     void (*update_simd[2])(const double *hp, ct_slot *s);
+    /* Optional, for a one-pass kind: its SIMD kernel (AVX2+FMA, AVX-512)
+     * with the conversions of the reduced-precision pass (ct_prec_chunk)
+     * done in registers, for parameter form pm (CT_PM_*) and kind state
+     * stored as bf16 (sbf16) or fp32. Updates elements [begin, end') for
+     * the largest end' <= end that whole vectors reach and returns end';
+     * the same bits as the converted pass. NULL: the converted pass runs. */
+    size_t (*fused[2])(const double *hp, const ct_slot *s, size_t begin, size_t end, int pm,
+                       int sbf16);
 } ct_optim_kind;
+
+/* Parameter forms of ct_optim_kind.fused: fp32 parameter and gradient; bf16
+ * parameter and gradient with the fp32 master copy state[master]; bf16
+ * parameter and gradient without one. */
+enum { CT_PM_F32 = 0, CT_PM_MASTER = 1, CT_PM_BF16 = 2 };
 
 /* For a scalar reference kernel that a SIMD kernel calls for its tail:
  * kept out of line so it is compiled once, for the baseline target, and no

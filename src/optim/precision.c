@@ -340,7 +340,21 @@ void ct_prec_chunk(ct_optim *o, ct_chunk *ch, int tid)
     const int sr = hp[CT_HP_SR] != 0;
     const uint64_t seed = (uint64_t)hp[CT_HP_SEED];
     const ct_qmap *qm = o->qmap;
-    for (size_t b = ch->begin; b < ch->end; b += CT_SUB) {
+    size_t start = ch->begin;
+    /* the kind's fused form, if it has one for these storages: whole
+     * vectors without the scratch round trip; the rest below */
+    const ct_optim_kind *kd = o->kind;
+    if (lvl > 0 && kd->fused[lvl - 1] && !sr && scale == 1.0f && !(s->step == 1 && kd->init)) {
+        int pm = dt == CT_F32 ? CT_PM_F32
+                 : dt == CT_BF16 ? (s->master >= 0 ? CT_PM_MASTER : CT_PM_BF16)
+                                 : -1;
+        int sb = s->sdt[0] == CT_SDT_BF16 ? 1 : s->sdt[0] == CT_SDT_F32 ? 0 : -1;
+        for (int k = 1; k < s->n_kind_state; k++)
+            sb = s->sdt[k] == s->sdt[0] ? sb : -1;
+        if (pm >= 0 && sb >= 0)
+            start = kd->fused[lvl - 1](hp, s, ch->begin, ch->end, pm, sb);
+    }
+    for (size_t b = start; b < ch->end; b += CT_SUB) {
         const size_t n = ch->end - b < CT_SUB ? ch->end - b : CT_SUB;
         ct_slot t = *s;
         t.p.numel = n;

@@ -37,6 +37,21 @@
 #define V_MOR(a, b) _mm256_or_ps(a, b)
 #define V_SEL(m, a, b) _mm256_blendv_ps(b, a, m) /* m ? a : b */
 #define V_ANY(m) (_mm256_movemask_ps(m) != 0)
+#define VI __m256i
+#define VI_LD16(p) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p)))
+#define VI_ST16(p, v)                                                                            \
+    _mm_storeu_si128((__m128i *)(p),                                                             \
+                     _mm256_castsi256_si128(_mm256_permute4x64_epi64(                             \
+                         _mm256_packus_epi32(v, v), 0x08))) /* lanes hold 0..0xffff */
+#define VI_SET(x) _mm256_set1_epi32((int)(x))
+#define VI_ADD(a, b) _mm256_add_epi32(a, b)
+#define VI_AND(a, b) _mm256_and_si256(a, b)
+#define VI_OR(a, b) _mm256_or_si256(a, b)
+#define VI_SRL(a, k) _mm256_srli_epi32(a, k)
+#define VI_SLL(a, k) _mm256_slli_epi32(a, k)
+#define VI_SEL_GT(a, b, t, f) _mm256_blendv_epi8(f, t, _mm256_cmpgt_epi32(a, b))
+#define V_F2I(v) _mm256_castps_si256(v)
+#define V_I2F(v) _mm256_castsi256_ps(v)
 #elif CT_SIMD_LEVEL == 2
 #define CT_TGT __attribute__((target("avx512f,avx2,fma")))
 #define CT_V(name) name##_avx512
@@ -64,9 +79,33 @@
 #define V_MOR(a, b) ((__mmask16)((a) | (b)))
 #define V_SEL(m, a, b) _mm512_mask_blend_ps(m, b, a) /* m ? a : b */
 #define V_ANY(m) ((m) != 0)
+#define VI __m512i
+#define VI_LD16(p) _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p)))
+#define VI_ST16(p, v) _mm256_storeu_si256((__m256i *)(p), _mm512_cvtepi32_epi16(v))
+#define VI_SET(x) _mm512_set1_epi32((int)(x))
+#define VI_ADD(a, b) _mm512_add_epi32(a, b)
+#define VI_AND(a, b) _mm512_and_si512(a, b)
+#define VI_OR(a, b) _mm512_or_si512(a, b)
+#define VI_SRL(a, k) _mm512_srli_epi32(a, k)
+#define VI_SLL(a, k) _mm512_slli_epi32(a, k)
+#define VI_SEL_GT(a, b, t, f) _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(a, b), f, t)
+#define V_F2I(v) _mm512_castps_si512(v)
+#define V_I2F(v) _mm512_castsi512_ps(v)
 #else
 #error "CT_SIMD_LEVEL must be 1 (AVX2) or 2 (AVX-512)"
 #endif
+
+/* bfloat16 in and out of a vector, the bits of precision.h's
+ * ct_bf16_to_f32 and ct_f32_to_bf16 (round to nearest even; NaN stays a
+ * quiet NaN): V_LDH(p) loads V_N bf16 values at p, V_STH(p, x) stores x. */
+#define V_LDH(p) V_I2F(VI_SLL(VI_LD16(p), 16))
+#define V_STH(p, x)                                                                              \
+    do {                                                                                         \
+        VI u_ = V_F2I(x);                                                                        \
+        VI r_ = VI_SRL(VI_ADD(VI_ADD(u_, VI_SET(0x7fff)), VI_AND(VI_SRL(u_, 16), VI_SET(1))), 16); \
+        VI q_ = VI_OR(VI_SRL(u_, 16), VI_SET(0x40));                                             \
+        VI_ST16(p, VI_SEL_GT(VI_AND(u_, VI_SET(0x7fffffff)), VI_SET(0x7f800000), q_, r_));       \
+    } while (0)
 
 /* ATen's lerp(s, e, w) (Lerp.h): |w| < 0.5 -> s + w (e - s), else
  * e - (1 - w) (e - s), each one fused multiply-add; `small` is |w| < 0.5,
@@ -95,10 +134,16 @@
  * variables) receive them. */
 #define V_ADAM_MOMENTS(m, v, i, g, mi, vi, w1_small, w1, neg_omw1, w2, b2)                       \
     do {                                                                                         \
-        mi = V_LERP(V_LD((m) + (i)), g, w1_small, w1, neg_omw1);                                 \
-        vi = V_FMA(V_MUL(w2, g), g, V_MUL(V_LD((v) + (i)), b2));                                 \
+        V_ADAM_MOMENTS_OF(V_LD((m) + (i)), V_LD((v) + (i)), g, mi, vi, w1_small, w1, neg_omw1,   \
+                          w2, b2);                                                               \
         V_ST((m) + (i), mi);                                                                     \
         V_ST((v) + (i), vi);                                                                     \
+    } while (0)
+/* The same from the old moments' values m0 and v0, nothing stored. */
+#define V_ADAM_MOMENTS_OF(m0, v0, g, mi, vi, w1_small, w1, neg_omw1, w2, b2)                     \
+    do {                                                                                         \
+        mi = V_LERP(m0, g, w1_small, w1, neg_omw1);                                              \
+        vi = V_FMA(V_MUL(w2, g), g, V_MUL(v0, b2));                                              \
     } while (0)
 
 /* ATen's float 2-norm (aten_reduce.h, ct_aten_norm) fed the n values x[0..n)
