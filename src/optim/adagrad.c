@@ -78,31 +78,39 @@ const ct_optim_kind ct_kind_adagrad = {
     .prepare = prepare,
     .kernel = kernel,
     .simd = CT_SIMD_KERNELS(kernel_v),
+    .fused = CT_SIMD_KERNELS(fused_v),
 };
 
 #else /* the SIMD kernel, once per level: the scalar loop's operations */
 
-static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
-                                   size_t e, double *red)
+/* One loop for every storage (simd.h's V_IO_DECL). */
+V_BODY CT_V(body_v)(const double *hp, const ct_slot *s, size_t b, size_t e, int pm, int sbf16)
 {
-    (void)phase, (void)red;
-    float *p = ct_pf(s), *sum = s->state[0];
-    const float *gr = ct_gf(s);
+    V_IO_DECL();
     const VF wd = V_SET((float)hp[WD]), eps = V_SET((float)hp[EPS]);
     const VF neg_clr = V_SET((float)s->scal[S_NEG_CLR]);
     const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
     size_t i = b;
     for (; i + V_N <= e; i += V_N) {
-        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        VF g = V_LDG(i), pi = V_LDP(i);
         if (maximize)
             g = V_NEG(g);
         if (has_wd)
             g = V_FMA(wd, pi, g);
-        VF si = V_FMA(g, g, V_LD(sum + i));
-        V_ST(sum + i, si);
+        VF si = V_FMA(g, g, V_LDS(0, i));
+        V_STS(0, i, si);
         VF std = V_ADD(V_SQRT(si), eps);
-        V_ST(p + i, V_ADD(pi, V_DIV(V_MUL(neg_clr, g), std)));
+        V_STP(i, V_ADD(pi, V_DIV(V_MUL(neg_clr, g), std)));
     }
+    return i;
+}
+
+V_FUSED_FN(fused_v, body_v)
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    size_t i = CT_V(body_v)(hp, s, b, e, CT_PM_F32, 0);
     if (i < e)
         kernel(phase, hp, s, i, e, red);
 }

@@ -147,126 +147,67 @@ const ct_optim_kind ct_kind_adamw = {
 
 #else /* the SIMD kernel, once per level: the scalar loop's operations */
 
-static CT_TGT void CT_V(adam_vec)(const double *hp, const ct_slot *s, size_t b, size_t e,
-                                  int decoupled)
+/* One loop for every storage (simd.h's V_IO_DECL: fp32, and the
+ * reduced-precision forms with their conversions in registers), the scalar
+ * loop's operations; decoupled: AdamW's weight decay. */
+V_BODY CT_V(adam_body_of)(const double *hp, const ct_slot *s, size_t b, size_t e, int pm,
+                          int sbf16, int decoupled)
 {
-    float *p = ct_pf(s), *m = s->state[0], *v = s->state[1];
-    float *vmax = hp[AMSGRAD] != 0 ? s->state[2] : NULL;
-    const float *gr = ct_gf(s);
-    const adam_c k = adam_consts(hp, s);
-    const VF w1 = V_SET(k.w1), nb1 = V_SET(-k.b1), b2 = V_SET(k.b2), w2 = V_SET(k.w2);
-    const VF wd = V_SET(k.wd), decay = V_SET(k.decay), eps = V_SET(k.eps);
-    const VF bc2s = V_SET(k.bc2s), neg_step = V_SET(k.neg_step);
-    size_t i = b;
-    for (; i + V_N <= e; i += V_N) {
-        VF g = V_LD(gr + i), pi = V_LD(p + i), mi, vi;
-        V_GRAD_DECAY(g, pi, k.maximize, k.has_wd, decoupled, wd, decay);
-        V_ADAM_MOMENTS(m, v, i, g, mi, vi, k.w1_small, w1, nb1, w2, b2);
-        VF vv = vi;
-        if (vmax) {
-            vv = V_MAX(V_LD(vmax + i), vi);
-            V_ST(vmax + i, vv);
-        }
-        VF denom = V_ADD(V_DIV(V_SQRT(vv), bc2s), eps);
-        V_ST(p + i, V_ADD(pi, V_DIV(V_MUL(neg_step, mi), denom)));
-    }
-    if (i < e)
-        adam_kernel(hp, s, i, e, decoupled);
-}
-
-/* adam_vec with the reduced-precision conversions in registers (see
- * ct_optim_kind.fused): the parameter of form pm, the kind's state in bf16
- * if sbf16. The operations of the converted pass, the same bits: bf16 in by
- * a shift, the fp32 update above, bf16 out rounded to nearest even; with a
- * master copy the update runs on it and the bf16 parameter is its rounding.
- * pm and sbf16 are constants in each caller below. */
-static inline __attribute__((always_inline)) CT_TGT size_t
-CT_V(adam_fused_of)(const double *hp, const ct_slot *s, size_t b, size_t e, int decoupled,
-                    int pm, int sbf16)
-{
-    float *p = pm == CT_PM_MASTER ? s->state[s->master] : ct_pf(s);
-    uint16_t *ph = (uint16_t *)s->p.data;
-    const float *gr = ct_gf(s);
-    const uint16_t *gh = (const uint16_t *)s->p.grad;
+    V_IO_DECL();
     const int ams = hp[AMSGRAD] != 0;
-    float *m = s->state[0], *v = s->state[1], *vmax = ams ? s->state[2] : NULL;
-    uint16_t *mh = s->raw[0], *vh = s->raw[1], *vmaxh = ams ? s->raw[2] : NULL;
     const adam_c k = adam_consts(hp, s);
     const VF w1 = V_SET(k.w1), nb1 = V_SET(-k.b1), b2 = V_SET(k.b2), w2 = V_SET(k.w2);
     const VF wd = V_SET(k.wd), decay = V_SET(k.decay), eps = V_SET(k.eps);
     const VF bc2s = V_SET(k.bc2s), neg_step = V_SET(k.neg_step);
     size_t i = b;
     for (; i + V_N <= e; i += V_N) {
-        VF g = pm == CT_PM_F32 ? V_LD(gr + i) : V_LDH(gh + i);
-        VF pi = pm == CT_PM_BF16 ? V_LDH(ph + i) : V_LD(p + i), mi, vi;
+        VF g = V_LDG(i), pi = V_LDP(i), mi, vi;
         V_GRAD_DECAY(g, pi, k.maximize, k.has_wd, decoupled, wd, decay);
-        V_ADAM_MOMENTS_OF(sbf16 ? V_LDH(mh + i) : V_LD(m + i), sbf16 ? V_LDH(vh + i) : V_LD(v + i),
-                          g, mi, vi, k.w1_small, w1, nb1, w2, b2);
+        V_ADAM_MOMENTS_OF(V_LDS(0, i), V_LDS(1, i), g, mi, vi, k.w1_small, w1, nb1, w2, b2);
+        V_STS(0, i, mi);
+        V_STS(1, i, vi);
         VF vv = vi;
-        if (ams)
-            vv = V_MAX(sbf16 ? V_LDH(vmaxh + i) : V_LD(vmax + i), vi);
-        if (sbf16) {
-            V_STH(mh + i, mi);
-            V_STH(vh + i, vi);
-            if (ams)
-                V_STH(vmaxh + i, vv);
-        } else {
-            V_ST(m + i, mi);
-            V_ST(v + i, vi);
-            if (ams)
-                V_ST(vmax + i, vv);
+        if (ams) {
+            vv = V_MAX(V_LDS(2, i), vi);
+            V_STS(2, i, vv);
         }
         VF denom = V_ADD(V_DIV(V_SQRT(vv), bc2s), eps);
-        VF pn = V_ADD(pi, V_DIV(V_MUL(neg_step, mi), denom));
-        if (pm != CT_PM_BF16)
-            V_ST(p + i, pn);
-        if (pm != CT_PM_F32)
-            V_STH(ph + i, pn);
+        V_STP(i, V_ADD(pi, V_DIV(V_MUL(neg_step, mi), denom)));
     }
     return i;
 }
 
-static inline __attribute__((always_inline)) CT_TGT size_t
-CT_V(adam_fused_any)(const double *hp, const ct_slot *s, size_t b, size_t e, int pm, int sbf16,
-                     int dec)
+V_BODY CT_V(adam_body)(const double *hp, const ct_slot *s, size_t b, size_t e, int pm, int sbf16)
 {
-#define ADAM_FUSED_CASE(PM, SB)                                                                  \
-    if (pm == PM && sbf16 == SB)                                                                 \
-        return dec ? CT_V(adam_fused_of)(hp, s, b, e, 1, PM, SB)                                 \
-                   : CT_V(adam_fused_of)(hp, s, b, e, 0, PM, SB);
-    ADAM_FUSED_CASE(CT_PM_F32, 1)
-    ADAM_FUSED_CASE(CT_PM_MASTER, 0)
-    ADAM_FUSED_CASE(CT_PM_MASTER, 1)
-    ADAM_FUSED_CASE(CT_PM_BF16, 0)
-    ADAM_FUSED_CASE(CT_PM_BF16, 1)
-#undef ADAM_FUSED_CASE
-    return b; /* fp32 everything is not a converted pass */
+    return hp[DECOUPLED] != 0 ? CT_V(adam_body_of)(hp, s, b, e, pm, sbf16, 1)
+                              : CT_V(adam_body_of)(hp, s, b, e, pm, sbf16, 0);
 }
 
-static CT_TGT size_t CT_V(adam_fused)(const double *hp, const ct_slot *s, size_t b, size_t e,
-                                      int pm, int sbf16)
+V_BODY CT_V(adamw_body)(const double *hp, const ct_slot *s, size_t b, size_t e, int pm,
+                        int sbf16)
 {
-    return CT_V(adam_fused_any)(hp, s, b, e, pm, sbf16, hp[DECOUPLED] != 0);
+    return CT_V(adam_body_of)(hp, s, b, e, pm, sbf16, 1);
 }
 
-static CT_TGT size_t CT_V(adamw_fused)(const double *hp, const ct_slot *s, size_t b, size_t e,
-                                       int pm, int sbf16)
-{
-    return CT_V(adam_fused_any)(hp, s, b, e, pm, sbf16, 1);
-}
+V_FUSED_FN(adam_fused, adam_body)
+V_FUSED_FN(adamw_fused, adamw_body)
 
 static CT_TGT void CT_V(adam_k)(int phase, const double *hp, const ct_slot *s, size_t b,
                                 size_t e, double *red)
 {
     (void)phase, (void)red;
-    CT_V(adam_vec)(hp, s, b, e, hp[DECOUPLED] != 0);
+    size_t i = CT_V(adam_body)(hp, s, b, e, CT_PM_F32, 0);
+    if (i < e)
+        adam_kernel(hp, s, i, e, hp[DECOUPLED] != 0);
 }
 
 static CT_TGT void CT_V(adamw_k)(int phase, const double *hp, const ct_slot *s, size_t b,
                                  size_t e, double *red)
 {
     (void)phase, (void)red;
-    CT_V(adam_vec)(hp, s, b, e, 1);
+    size_t i = CT_V(adamw_body)(hp, s, b, e, CT_PM_F32, 0);
+    if (i < e)
+        adam_kernel(hp, s, i, e, 1);
 }
 
 #endif

@@ -73,16 +73,15 @@ const ct_optim_kind ct_kind_lion = {
     .n_phases = 1,
     .kernel = kernel,
     .simd = CT_SIMD_KERNELS(kernel_v),
+    .fused = CT_SIMD_KERNELS(fused_v),
 };
 
 #else /* the SIMD kernel, once per level: the scalar loop's operations */
 
-static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
-                                   size_t e, double *red)
+/* One loop for every storage (simd.h's V_IO_DECL). */
+V_BODY CT_V(body_v)(const double *hp, const ct_slot *s, size_t b, size_t e, int pm, int sbf16)
 {
-    (void)phase, (void)red;
-    float *p = ct_pf(s), *m = s->state[0];
-    const float *gr = ct_gf(s);
+    V_IO_DECL();
     const float w1_f = (float)(1.0 - hp[BETAS]), w2_f = (float)(1.0 - hp[BETA2]);
     const int w1_small = fabsf(w1_f) < 0.5f, w2_small = fabsf(w2_f) < 0.5f;
     const VF w1 = V_SET(w1_f), w1m = V_SET(w1_f - 1.0f), w2 = V_SET(w2_f), w2m = V_SET(w2_f - 1.0f);
@@ -93,13 +92,22 @@ static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s,
     const int decouple = hp[DECOUPLE] != 0;
     size_t i = b;
     for (; i + V_N <= e; i += V_N) {
-        VF g = V_LD(gr + i), pi = V_LD(p + i), mi = V_LD(m + i);
+        VF g = V_LDG(i), pi = V_LDP(i), mi = V_LDS(0, i);
         V_GRAD_DECAY(g, pi, maximize, has_wd, decouple, wd, decay);
         VF c = V_LERP(mi, g, w1_small, w1, w1m);
         VF u = V_SEL(V_GT(c, zero), one, V_SEL(V_LT(c, zero), minus_one, zero));
-        V_ST(m + i, V_LERP(mi, g, w2_small, w2, w2m));
-        V_ST(p + i, V_FMA(neg_lr, u, pi));
+        V_STS(0, i, V_LERP(mi, g, w2_small, w2, w2m));
+        V_STP(i, V_FMA(neg_lr, u, pi));
     }
+    return i;
+}
+
+V_FUSED_FN(fused_v, body_v)
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    size_t i = CT_V(body_v)(hp, s, b, e, CT_PM_F32, 0);
     if (i < e)
         kernel(phase, hp, s, i, e, red);
 }

@@ -86,19 +86,17 @@ const ct_optim_kind ct_kind_rmsprop = {
     .n_phases = 1,
     .kernel = kernel,
     .simd = CT_SIMD_KERNELS(kernel_v),
+    .fused = CT_SIMD_KERNELS(fused_v),
 };
 
 #else /* the SIMD kernel, once per level: the scalar loop's operations */
 
-static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
-                                   size_t e, double *red)
+/* One loop for every storage (simd.h's V_IO_DECL). */
+V_BODY CT_V(body_v)(const double *hp, const ct_slot *s, size_t b, size_t e, int pm, int sbf16)
 {
-    (void)phase, (void)red;
-    float *p = ct_pf(s), *sq = s->state[0];
+    V_IO_DECL();
     const int has_mom = hp[MOMENTUM] > 0, centered = hp[CENTERED] != 0;
-    float *buf = has_mom ? s->state[1] : NULL;
-    float *ga = centered ? s->state[has_mom ? 2 : 1] : NULL;
-    const float *gr = ct_gf(s);
+    const int kbuf = 1, kga = has_mom ? 2 : 1; /* state buffers after square_avg */
     const float w_f = (float)(1 - hp[ALPHA]), one_minus_w = 1.0f - w_f;
     const int w_small = fabsf(w_f) < 0.5f;
     const VF wd = V_SET((float)hp[WD]), eps = V_SET((float)hp[EPS]);
@@ -107,30 +105,39 @@ static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s,
     const int maximize = hp[MAXIMIZE] != 0, has_wd = hp[WD] != 0;
     size_t i = b;
     for (; i + V_N <= e; i += V_N) {
-        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        VF g = V_LDG(i), pi = V_LDP(i);
         if (maximize)
             g = V_NEG(g);
         if (has_wd)
             g = V_FMA(wd, pi, g);
-        VF si = V_FMA(V_MUL(w, g), g, V_MUL(V_LD(sq + i), alpha));
-        V_ST(sq + i, si);
+        VF si = V_FMA(V_MUL(w, g), g, V_MUL(V_LDS(0, i), alpha));
+        V_STS(0, i, si);
         VF avg;
-        if (ga) {
-            VF gi = V_LERP(V_LD(ga + i), g, w_small, w, neg_omw);
-            V_ST(ga + i, gi);
+        if (centered) {
+            VF gi = V_LERP(V_LDS(kga, i), g, w_small, w, neg_omw);
+            V_STS(kga, i, gi);
             avg = V_SQRT(V_FMA(V_NEG(gi), gi, si));
         } else {
             avg = V_SQRT(si);
         }
         avg = V_ADD(avg, eps);
-        if (buf) {
-            VF bi = V_ADD(V_MUL(V_LD(buf + i), mom), V_DIV(g, avg));
-            V_ST(buf + i, bi);
-            V_ST(p + i, V_FMA(neg_lr, bi, pi));
+        if (has_mom) {
+            VF bi = V_ADD(V_MUL(V_LDS(kbuf, i), mom), V_DIV(g, avg));
+            V_STS(kbuf, i, bi);
+            V_STP(i, V_FMA(neg_lr, bi, pi));
         } else {
-            V_ST(p + i, V_ADD(pi, V_DIV(V_MUL(neg_lr, g), avg)));
+            V_STP(i, V_ADD(pi, V_DIV(V_MUL(neg_lr, g), avg)));
         }
     }
+    return i;
+}
+
+V_FUSED_FN(fused_v, body_v)
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    size_t i = CT_V(body_v)(hp, s, b, e, CT_PM_F32, 0);
     if (i < e)
         kernel(phase, hp, s, i, e, red);
 }

@@ -73,35 +73,43 @@ const ct_optim_kind ct_kind_sgd = {
     .n_phases = 1,
     .kernel = kernel,
     .simd = CT_SIMD_KERNELS(kernel_v),
+    .fused = CT_SIMD_KERNELS(fused_v),
 };
 
 #else /* the SIMD kernel, once per level: the scalar loop's operations */
 
-static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
-                                   size_t e, double *red)
+/* One loop for every storage (simd.h's V_IO_DECL). */
+V_BODY CT_V(body_v)(const double *hp, const ct_slot *s, size_t b, size_t e, int pm, int sbf16)
 {
-    (void)phase, (void)red;
-    float *p = ct_pf(s);
-    const float *gr = ct_gf(s);
+    V_IO_DECL();
     const VF wd = V_SET((float)hp[WD]), mom = V_SET((float)hp[MOMENTUM]);
     const VF damp = V_SET((float)(1 - hp[DAMPENING])), neg_lr = V_SET((float)-hp[LR]);
     const int maximize = hp[MAXIMIZE] != 0, nesterov = hp[NESTEROV] != 0;
     const int first = s->step == 1, has_wd = hp[WD] != 0;
-    float *buf = hp[MOMENTUM] != 0 ? s->state[0] : NULL;
+    const int has_buf = hp[MOMENTUM] != 0;
     size_t i = b;
     for (; i + V_N <= e; i += V_N) {
-        VF g = V_LD(gr + i), pi = V_LD(p + i);
+        VF g = V_LDG(i), pi = V_LDP(i);
         if (maximize)
             g = V_NEG(g);
         if (has_wd)
             g = V_FMA(wd, pi, g);
-        if (buf) {
-            VF bi = first ? g : V_FMA(damp, g, V_MUL(V_LD(buf + i), mom));
-            V_ST(buf + i, bi);
+        if (has_buf) {
+            VF bi = first ? g : V_FMA(damp, g, V_MUL(V_LDS(0, i), mom));
+            V_STS(0, i, bi);
             g = nesterov ? V_FMA(mom, bi, g) : bi;
         }
-        V_ST(p + i, V_FMA(neg_lr, g, pi));
+        V_STP(i, V_FMA(neg_lr, g, pi));
     }
+    return i;
+}
+
+V_FUSED_FN(fused_v, body_v)
+
+static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
+                                   size_t e, double *red)
+{
+    size_t i = CT_V(body_v)(hp, s, b, e, CT_PM_F32, 0);
     if (i < e)
         kernel(phase, hp, s, i, e, red);
 }

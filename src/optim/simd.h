@@ -107,6 +107,53 @@
         VI_ST16(p, VI_SEL_GT(VI_AND(u_, VI_SET(0x7fffffff)), VI_SET(0x7f800000), q_, r_));       \
     } while (0)
 
+/* A kind's SIMD loop written once for every storage (see
+ * ct_optim_kind.fused): inside a function with `const ct_slot *s`, `int pm`
+ * (CT_PM_*) and `int sbf16` in scope, constants after inlining, and
+ * V_IO_DECL() at its start, V_LDG(i) loads the gradient, V_LDP(i) the
+ * parameter (the master copy if there is one), V_STP(i, x) stores the
+ * parameter (the master copy and its bf16 rounding), V_LDS(k, i) and
+ * V_STS(k, i, x) state buffer k (bf16 if sbf16). With pm = CT_PM_F32 and
+ * sbf16 = 0 they are plain V_LD / V_ST, so the fp32 kernel is the same loop. */
+#define V_IO_DECL()                                                                              \
+    float *const io_p_ = pm == CT_PM_MASTER ? s->state[s->master] : (float *)s->p.data;         \
+    uint16_t *const io_ph_ = (uint16_t *)s->p.data;                                              \
+    const float *const io_g_ = (const float *)s->p.grad;                                         \
+    const uint16_t *const io_gh_ = (const uint16_t *)s->p.grad
+#define V_LDG(i) (pm == CT_PM_F32 ? V_LD(io_g_ + (i)) : V_LDH(io_gh_ + (i)))
+#define V_LDP(i) (pm == CT_PM_BF16 ? V_LDH(io_ph_ + (i)) : V_LD(io_p_ + (i)))
+#define V_STP(i, x)                                                                              \
+    do {                                                                                         \
+        if (pm != CT_PM_BF16)                                                                    \
+            V_ST(io_p_ + (i), x);                                                                \
+        if (pm != CT_PM_F32)                                                                     \
+            V_STH(io_ph_ + (i), x);                                                              \
+    } while (0)
+#define V_LDS(k, i) (sbf16 ? V_LDH((const uint16_t *)s->raw[k] + (i)) : V_LD(s->state[k] + (i)))
+#define V_STS(k, i, x)                                                                           \
+    do {                                                                                         \
+        if (sbf16)                                                                               \
+            V_STH((uint16_t *)s->raw[k] + (i), x);                                               \
+        else                                                                                     \
+            V_ST(s->state[k] + (i), x);                                                          \
+    } while (0)
+/* For such a loop `size_t CT_V(body)(hp, s, b, e, pm, sbf16)` (always
+ * inline, returning where whole vectors end): the kind's fused entry, one
+ * instance per storage form with the reduced-precision conversions. */
+#define V_FUSED_FN(name, body)                                                                   \
+    static CT_TGT size_t CT_V(name)(const double *hp, const ct_slot *s, size_t b, size_t e,     \
+                                    int pm, int sbf16)                                           \
+    {                                                                                            \
+        if (pm == CT_PM_F32)                                                                     \
+            return sbf16 ? CT_V(body)(hp, s, b, e, CT_PM_F32, 1) : b;                            \
+        if (pm == CT_PM_MASTER)                                                                  \
+            return sbf16 ? CT_V(body)(hp, s, b, e, CT_PM_MASTER, 1)                              \
+                         : CT_V(body)(hp, s, b, e, CT_PM_MASTER, 0);                             \
+        return sbf16 ? CT_V(body)(hp, s, b, e, CT_PM_BF16, 1)                                    \
+                     : CT_V(body)(hp, s, b, e, CT_PM_BF16, 0);                                   \
+    }
+#define V_BODY static inline __attribute__((always_inline)) CT_TGT size_t
+
 /* ATen's lerp(s, e, w) (Lerp.h): |w| < 0.5 -> s + w (e - s), else
  * e - (1 - w) (e - s), each one fused multiply-add; `small` is |w| < 0.5,
  * neg_omw is -(1 - w) as the scalar kernels compute it. */

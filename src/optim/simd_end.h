@@ -41,3 +41,11 @@
 #undef V_LDH
 #undef V_STH
 #undef V_ADAM_MOMENTS_OF
+#undef V_IO_DECL
+#undef V_LDG
+#undef V_LDP
+#undef V_STP
+#undef V_LDS
+#undef V_STS
+#undef V_FUSED_FN
+#undef V_BODY
