@@ -430,6 +430,10 @@ static void test_errors(void)
     CHECK(ct_optim_state_buffer(o, 0, 0, 0, &name, &data, &numel) == CT_EUNSUPPORTED &&
               strstr(ct_optim_errmsg(o), "torch"),
           "state_buffer of int8: %s", ct_optim_errmsg(o));
+    void *view;
+    int vdt;
+    CHECK(ct_optim_state_view(o, 0, 0, 0, &name, &view, &numel, &vdt) == CT_EUNSUPPORTED,
+          "state_view of int8: %s", ct_optim_errmsg(o));
     double v[2];
     size_t cnt;
     CHECK(!ct_optim_get_option(o, 0, "state_dtype", v, 2, &cnt) && v[0] == 2 && cnt == 1,

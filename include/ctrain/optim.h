@@ -226,6 +226,11 @@ ct_status ct_optim_state_count(const ct_optim *opt, size_t group, size_t index,
                                size_t *count);
 ct_status ct_optim_state_buffer(ct_optim *opt, size_t group, size_t index, size_t i,
                                 const char **name, float **data, size_t *numel);
+/* The same for float32 and bfloat16 state (state_dtype=bf16): *data is the
+ * buffer, *dtype CT_F32 or CT_BF16. 8-bit state (codes plus a scale per
+ * block) is no single tensor: CT_EUNSUPPORTED. Any output may be NULL. */
+ct_status ct_optim_state_view(ct_optim *opt, size_t group, size_t index, size_t i,
+                              const char **name, void **data, size_t *numel, int *dtype);
 /* Steps taken by one parameter (torch.optim's state "step"). Setting it
  * marks the parameter's state as initialised when step > 0. */
 ct_status ct_optim_get_step(const ct_optim *opt, size_t group, size_t index,

@@ -11,7 +11,7 @@ import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
-CT_F32 = 0
+CT_F32, CT_BF16, CT_F16 = 0, 1, 2
 CT_NONFINITE_ERROR, CT_NONFINITE_SKIP, CT_NONFINITE_NONE = 0, 1, 2
 CT_EUNSUPPORTED = 7
 
@@ -95,16 +95,9 @@ def _load():
         "ct_optim_get_lookahead_counter": ([P, S, ctypes.POINTER(ctypes.c_int64)], I),
         "ct_optim_set_lookahead_counter": ([P, S, ctypes.c_int64], I),
         "ct_optim_state_count": ([P, S, S, ctypes.POINTER(S)], I),
-        "ct_optim_state_buffer": (
-            [
-                P,
-                S,
-                S,
-                S,
-                ctypes.POINTER(ctypes.c_char_p),
-                ctypes.POINTER(ctypes.POINTER(ctypes.c_float)),
-                ctypes.POINTER(S),
-            ],
+        "ct_optim_state_view": (
+            [P, S, S, S, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_void_p),
+             ctypes.POINTER(S), ctypes.POINTER(ctypes.c_int)],
             I,
         ),
         "ct_optim_get_step": ([P, S, S, ctypes.POINTER(ctypes.c_int64)], I),
@@ -207,14 +200,14 @@ class Engine:
             raise exc("ctrain: %s" % msg)
 
     def add_group(self, specs, options):
-        """specs: list of (data address, numel, shape tuple)."""
+        """specs: list of (data address, numel, shape tuple[, CT_* dtype])."""
         n = len(specs)
         arr = (CtParam * n)()
-        for i, (ptr, numel, shape) in enumerate(specs):
+        for i, (ptr, numel, shape, *dt) in enumerate(specs):
             arr[i].data = ptr
             arr[i].grad = None
             arr[i].numel = numel
-            arr[i].dtype = CT_F32
+            arr[i].dtype = dt[0] if dt else CT_F32
             if len(shape) <= 8:
                 arr[i].ndim = len(shape)
                 for d, s in enumerate(shape):
@@ -246,22 +239,34 @@ class Engine:
             self._check(st, CtrainError)
 
     def state_buffers(self, g, i):
-        """[(name, ctypes float array sharing the C memory)] of one parameter."""
+        """[(name, ctypes float array sharing the C memory)] of one parameter
+        whose state is float32."""
+        out = []
+        for name, buf, dt in self.state_views(g, i):
+            if dt != CT_F32:
+                raise CtrainError(CT_EUNSUPPORTED, f"ctrain: state '{name}' of group {g} "
+                                  f"parameter {i} is stored as bfloat16, not float32")
+            out.append((name, buf))
+        return out
+
+    def state_views(self, g, i):
+        """[(name, ctypes array sharing the C memory, CT_F32 or CT_BF16)] of
+        one parameter: float32 and bfloat16 state (8-bit state refused)."""
         cnt = ctypes.c_size_t()
         self._check(lib.ct_optim_state_count(self.h, g, i, ctypes.byref(cnt)))
         out = []
         for k in range(cnt.value):
             name = ctypes.c_char_p()
-            data = ctypes.POINTER(ctypes.c_float)()
+            data = ctypes.c_void_p()
             numel = ctypes.c_size_t()
-            self._check(
-                lib.ct_optim_state_buffer(
-                    self.h, g, i, k, ctypes.byref(name), ctypes.byref(data), ctypes.byref(numel)
-                )
-            )
-            buf = (ctypes.c_float * numel.value).from_address(ctypes.addressof(data.contents))
+            dt = ctypes.c_int()
+            self._check(lib.ct_optim_state_view(self.h, g, i, k, ctypes.byref(name),
+                                                ctypes.byref(data), ctypes.byref(numel),
+                                                ctypes.byref(dt)))
+            ct = ctypes.c_float if dt.value == CT_F32 else ctypes.c_uint16
+            buf = (ct * numel.value).from_address(data.value)
             buf._engine = self  # keeps the C memory alive as long as the buffer
-            out.append((name.value.decode(), buf))
+            out.append((name.value.decode(), buf, dt.value))
         return out
 
     def get_step(self, g, i):

@@ -11,8 +11,18 @@ optimizer.state[p] holds torch tensors that share memory with the C state.
 A step is one C call (ct_optim_step_buffers) whatever the number of tensors:
 the addresses of every parameter and gradient go in two pointer tables that
 are rebuilt only when an address changes. Supported tensors: float32,
-contiguous, dense (strided), on the CPU; anything else is refused with an
-UnsupportedTensorError that says so (docs/pytorch.md).
+bfloat16 and float16, contiguous, dense (strided), on the CPU; anything else
+is refused with an UnsupportedTensorError that says so (docs/pytorch.md).
+
+bfloat16 / float16 parameters (SGD, Adam, AdamW, Adagrad, RMSprop, Lion and
+the other one-pass optimizers; not LAMB, LARS, Adafactor, Lookahead): each
+step computes in float32 from the stored values and rounds once to the
+parameter's dtype. State is kept as torch.optim keeps it for such parameters
+(bfloat16 for bfloat16 parameters where the engine can: SGD, Adam, AdamW,
+Adagrad, RMSprop, Lion; else float32). Param-group keys choose otherwise:
+"master_weights" (True: a float32 copy of the parameters is updated and kept
+in state["master"], the parameter is its rounding, and the state defaults to
+float32) and "state_dtype" ("fp32" or "bf16"), read when the group is added.
 """
 import collections
 import inspect
@@ -31,7 +41,11 @@ class UnsupportedTensorError(TypeError):
     """A parameter or gradient ctrain cannot update (dtype, layout, device)."""
 
 
-_SUPPORTED = "ctrain supports float32, contiguous, dense (strided), real CPU tensors"
+_SUPPORTED = ("ctrain supports float32, bfloat16 and float16, contiguous, dense (strided), real "
+              "CPU tensors")
+_DTYPES = {torch.float32: _lib.CT_F32, torch.bfloat16: _lib.CT_BF16, torch.float16: _lib.CT_F16}
+# kinds whose state the engine can keep in bfloat16 (docs/optimizers.md, "Precision")
+_BF16_STATE_KINDS = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "lion")
 
 
 def _check_tensor(name, what, t, cls):
@@ -51,17 +65,37 @@ def _check_tensor(name, what, t, cls):
     if t.is_complex():
         raise UnsupportedTensorError(f"ctrain.optim.{cls}: {what} of {name} is complex "
                                      f"({t.dtype}); {_SUPPORTED}")
-    if t.dtype != torch.float32:
+    if t.dtype not in _DTYPES:
         raise UnsupportedTensorError(
-            f"ctrain.optim.{cls}: {what} of {name} has dtype {t.dtype}; {_SUPPORTED} (keep "
-            "float32 master weights and use autocast for bf16/fp16 compute)")
+            f"ctrain.optim.{cls}: {what} of {name} has dtype {t.dtype}; {_SUPPORTED}")
     if not t.is_contiguous():
         raise UnsupportedTensorError(f"ctrain.optim.{cls}: {what} of {name} is not contiguous "
                                      f"(strides {t.stride()}); {_SUPPORTED}")
 
 
-def _as_tensor(buf, shape):
-    return torch.frombuffer(buf, dtype=torch.float32).view(shape)
+def _as_tensor(buf, shape, dtype=_lib.CT_F32):
+    dt = torch.float32 if dtype == _lib.CT_F32 else torch.bfloat16
+    return torch.frombuffer(buf, dtype=dt).view(shape)
+
+
+def _precision_text(group, kind, cls):
+    """The engine's precision options for a group (see the module doc)."""
+    dtypes = {p.dtype for p in group["params"]}
+    sdt = group.get("state_dtype")
+    master = bool(group.get("master_weights", False))
+    if sdt is None:  # torch's: the parameters' dtype; float32 beside a master copy
+        bf16 = dtypes == {torch.bfloat16} and kind in _BF16_STATE_KINDS and not master
+        sdt = "bf16" if bf16 else "fp32"
+    if sdt not in ("fp32", "bf16"):
+        raise ValueError(f"ctrain.optim.{cls}: state_dtype {sdt!r} is not available here "
+                         "(allowed: 'fp32', 'bf16'; 8-bit state is no torch tensor: use the C "
+                         "API or ctrain.numpy's engine)")
+    text = []
+    if sdt != "fp32":
+        text.append(f"state_dtype={sdt}")
+    if master:
+        text.append("master_weights=true")
+    return " ".join(text)
 
 
 class _CtrainOptimizer(torch.optim.Optimizer):
@@ -95,11 +129,16 @@ class _CtrainOptimizer(torch.optim.Optimizer):
         specs = []
         for i, p in enumerate(group["params"]):
             _check_tensor(f"parameter {i} of group {gi}", "parameter", p, self._cls())
-            specs.append((p.data_ptr(), p.numel(), tuple(p.shape)))
+            specs.append((p.data_ptr(), p.numel(), tuple(p.shape), _DTYPES[p.dtype]))
         text = self._spec.option_text(group)
+        prec = _precision_text(group, self._spec.kind, self._cls())
+        if prec:
+            text += " " + prec
         try:
             self._engine.add_group(specs, text)
         except _lib.CtrainError as e:
+            if e.status == _lib.CT_EUNSUPPORTED:
+                raise UnsupportedTensorError(f"ctrain.optim.{self._cls()}: {e}") from None
             raise ValueError(str(e)) from None
         self._synced.append({k: _snapshot(group[k]) for k in self._spec.keys})
         n0 = len(self._flat)
@@ -127,14 +166,14 @@ class _CtrainOptimizer(torch.optim.Optimizer):
     def _materialize(self, k):
         g, i = self._where[k]
         p = self._flat[k]
-        bufs = self._engine.state_buffers(g, i)
+        bufs = self._engine.state_views(g, i)
         if not bufs and not self._spec.has_step:
             return
         st = self.state[p]
         if self._spec.has_step:
             st["step"] = self._steps[k]
-        for name, buf in bufs:
-            st[name] = _as_tensor(buf, _spec.state_shape(self._spec, name, len(buf), p.shape))
+        for name, buf, dt in bufs:
+            st[name] = _as_tensor(buf, _spec.state_shape(self._spec, name, len(buf), p.shape), dt)
         self._mat[k] = True
         self._n_mat += 1
 
@@ -198,6 +237,10 @@ class _CtrainOptimizer(torch.optim.Optimizer):
                 gi, i = self._where[k]
                 name = f"parameter {i} of group {gi}"
                 _check_tensor(name, "gradient", g, self._cls())
+                if g.dtype != flat[k].dtype:
+                    raise UnsupportedTensorError(
+                        f"ctrain.optim.{self._cls()}: the gradient of {name} has dtype "
+                        f"{g.dtype}, the parameter {flat[k].dtype}")
                 if g.shape != flat[k].shape:
                     raise ValueError(f"ctrain.optim.{self._cls()}: the gradient of {name} has "
                                      f"shape {tuple(g.shape)}, the parameter "
@@ -246,8 +289,12 @@ class _CtrainOptimizer(torch.optim.Optimizer):
         self.__dict__.setdefault("_lookahead", None)
         self._new_engine()
         self.state = collections.defaultdict(dict)
-        for group in self.param_groups:
-            self._register(group)
+        try:
+            for group in self.param_groups:
+                self._register(group)
+        except BaseException:
+            self.state = old_state  # its tensors keep the previous engine's memory alive
+            raise
         if self._lookahead is not None:
             for gi, group in enumerate(self.param_groups):
                 self._engine.set_lookahead_counter(gi, group.setdefault("counter", 0))
@@ -256,20 +303,22 @@ class _CtrainOptimizer(torch.optim.Optimizer):
             if not src:
                 continue
             g, i = self._where[k]
-            bufs = dict(self._engine.state_buffers(g, i))
+            bufs = {name: (buf, dt) for name, buf, dt in self._engine.state_views(g, i)}
             step = src.get("step", None)
             if step is None:
                 step = 1 if bufs else 0
             step = int(float(step))
-            for name, buf in bufs.items():
+            for name, (buf, dt) in bufs.items():
                 v = src.get(name)
                 if v is None:
-                    if step > 0 and name != "slow_params":
+                    # Lookahead's slow weights and the master copy start from
+                    # the parameter's values when a state dict lacks them
+                    if step > 0 and name not in ("slow_params", "master"):
                         raise ValueError(f"ctrain.optim.{self._cls()}: the state of parameter "
                                          f"{i} of group {g} lacks '{name}'")
                     continue
-                dst = torch.frombuffer(buf, dtype=torch.float32)
-                v = torch.as_tensor(v).detach().to("cpu", torch.float32).reshape(-1)
+                dst = _as_tensor(buf, (-1,), dt)
+                v = torch.as_tensor(v).detach().to("cpu", dst.dtype).reshape(-1)
                 if v.numel() != dst.numel():
                     raise ValueError(f"ctrain.optim.{self._cls()}: state '{name}' of parameter "
                                      f"{i} of group {g} has {v.numel()} elements, expected "
@@ -373,7 +422,12 @@ def Lookahead(optimizer, k=5, alpha=0.5):
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"Invalid alpha value: {alpha} (must be in [0, 1])")
     optimizer._lookahead = (k, float(alpha))
-    optimizer._rebuild()
+    try:
+        optimizer._rebuild()
+    except BaseException:  # e.g. 16-bit parameters: the optimizer stays as it was
+        optimizer._lookahead = None
+        optimizer._rebuild()
+        raise
     return optimizer
 
 # Bacterial foraging optimization (issue 5; python/ctrain/_bfo_torch.py)

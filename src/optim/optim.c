@@ -290,6 +290,7 @@ ct_status ct_optim_alloc_state(ct_optim *o, const double *hp, ct_slot *s)
     s->n_kind_state = n_kind;
     s->master = master;
     s->plain = s->p.dtype == CT_F32;
+    s->state32 = 1;
     for (int i = 0; i < n; i++) {
         s->state_name[i] = d[i].name;
         s->state_numel[i] = d[i].numel;
@@ -298,6 +299,7 @@ ct_status ct_optim_alloc_state(ct_optim *o, const double *hp, ct_slot *s)
         s->raw[i] = block + off[i];
         s->absmax[i] = sdt[i] >= CT_SDT_Q8S ? (float *)(block + aoff[i]) : NULL;
         s->plain &= sdt[i] == CT_SDT_F32;
+        s->state32 &= sdt[i] == CT_SDT_F32;
     }
     return CT_OK;
 }
@@ -750,28 +752,45 @@ ct_status ct_optim_state_count(const ct_optim *o, size_t g, size_t i, size_t *co
     return CT_OK;
 }
 
-ct_status ct_optim_state_buffer(ct_optim *o, size_t g, size_t i, size_t k, const char **name,
-                                float **data, size_t *numel)
+ct_status ct_optim_state_view(ct_optim *o, size_t g, size_t i, size_t k, const char **name,
+                              void **data, size_t *numel, int *dtype)
 {
     CHECK_PARAM(o, g, i);
     ct_slot *s = &o->groups[g].slots[i];
     if (k >= (size_t)s->n_state)
         return ct_fail(&o->err, CT_EINVAL, "parameter has %d state buffers, not %zu", s->n_state,
                        k + 1);
-    if (s->sdt[k] != CT_SDT_F32)
+    if (s->sdt[k] != CT_SDT_F32 && s->sdt[k] != CT_SDT_BF16)
         return ct_fail(&o->err, CT_EUNSUPPORTED,
-                       "state '%s' of group %zu parameter %zu is stored as %s (state_dtype): it "
-                       "is not a float32 tensor and has no torch.optim equivalent; save it with "
-                       "ct_optim_save",
-                       s->state_name[k], g, i,
-                       s->sdt[k] == CT_SDT_BF16 ? "bfloat16" : "8-bit blockwise codes");
+                       "state '%s' of group %zu parameter %zu is stored as 8-bit blockwise codes "
+                       "(state_dtype=int8): it is no single tensor and has no torch.optim "
+                       "equivalent; save it with ct_optim_save",
+                       s->state_name[k], g, i);
     if (name)
         *name = s->state_name[k];
     if (data)
-        *data = s->state[k];
+        *data = s->sdt[k] == CT_SDT_F32 ? (void *)s->state[k] : s->raw[k];
     if (numel)
         *numel = s->state_numel[k];
+    if (dtype)
+        *dtype = s->sdt[k] == CT_SDT_F32 ? CT_F32 : CT_BF16;
     return CT_OK;
+}
+
+ct_status ct_optim_state_buffer(ct_optim *o, size_t g, size_t i, size_t k, const char **name,
+                                float **data, size_t *numel)
+{
+    void *d;
+    int dt;
+    ct_status st = ct_optim_state_view(o, g, i, k, name, &d, numel, &dt);
+    if (st == CT_OK && dt != CT_F32)
+        return ct_fail(&o->err, CT_EUNSUPPORTED,
+                       "state '%s' of group %zu parameter %zu is stored as bfloat16 "
+                       "(state_dtype): it is not a float32 tensor; use ct_optim_state_view",
+                       o->groups[g].slots[i].state_name[k], g, i);
+    if (st == CT_OK && data)
+        *data = d;
+    return st;
 }
 
 ct_status ct_optim_get_step(const ct_optim *o, size_t g, size_t i, int64_t *step)
@@ -968,7 +987,10 @@ ct_status ct_optim_step(ct_optim *o)
             if (!s->p.grad)
                 continue;
             s->step++;
-            if (s->step == 1 && k->init && s->plain) /* else in the pass (ct_prec_chunk) */
+            /* init fills the state before prepare reads it (ASGD's eta and
+             * mu, NAdam's mu_product); on 16-bit or 8-bit state it runs in
+             * the pass instead, on the fp32 copy (ct_prec_chunk) */
+            if (s->step == 1 && k->init && s->state32)
                 k->init(o->groups[g].hp, s);
             if (k->prepare)
                 k->prepare(o->groups[g].hp, s);

@@ -62,6 +62,7 @@ typedef struct ct_slot {
     int n_kind_state;                 /* the kind's buffers (the first ones) */
     int master;                       /* index of the fp32 master copy, or -1 */
     int plain;                        /* fp32 param and fp32 state: no conversion */
+    int state32;                      /* all state fp32: the kind's init runs in place */
     uint64_t uid;                     /* registration number: the RNG's key */
 } ct_slot;
 

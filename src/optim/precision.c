@@ -344,7 +344,8 @@ void ct_prec_chunk(ct_optim *o, ct_chunk *ch, int tid)
     /* the kind's fused form, if it has one for these storages: whole
      * vectors without the scratch round trip; the rest below */
     const ct_optim_kind *kd = o->kind;
-    if (lvl > 0 && kd->fused[lvl - 1] && !sr && scale == 1.0f && !(s->step == 1 && kd->init)) {
+    if (lvl > 0 && kd->fused[lvl - 1] && !sr && scale == 1.0f &&
+        !(s->step == 1 && kd->init && !s->state32)) {
         int pm = dt == CT_F32 ? CT_PM_F32
                  : dt == CT_BF16 ? (s->master >= 0 ? CT_PM_MASTER : CT_PM_BF16)
                                  : -1;
@@ -417,7 +418,7 @@ void ct_prec_chunk(ct_optim *o, ct_chunk *ch, int tid)
             }
             t.state[k] = x;
         }
-        if (s->step == 1 && o->kind->init) /* state is zero until its first step */
+        if (s->step == 1 && o->kind->init && !s->state32) /* reduced state: init here */
             o->kind->init(hp, &t);
         o->kfn(0, hp, &t, 0, n, ch->red);
         /* back to storage */

@@ -5,11 +5,35 @@ import torch
 import ctrain.optim as co
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
-def test_other_float_dtypes_are_refused(dtype):
-    p = torch.nn.Parameter(torch.zeros(3, dtype=dtype))
-    with pytest.raises(co.UnsupportedTensorError, match="float32"):
+def test_float64_is_refused():
+    p = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(co.UnsupportedTensorError, match="float32, bfloat16 and float16"):
         co.Adam([p])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("cls", ["LAMB", "LARS", "Adafactor"])
+def test_16_bit_parameters_are_refused_where_the_engine_cannot(cls, dtype):
+    """bf16/fp16 parameters work with the one-pass optimizers
+    (test_optim_lowp.py); the others say so."""
+    p = torch.nn.Parameter(torch.zeros(4, 3, dtype=dtype))
+    with pytest.raises(co.UnsupportedTensorError, match="ctrain.optim." + cls):
+        getattr(co, cls)([p])
+
+
+def test_16_bit_parameters_are_refused_with_lookahead():
+    p = torch.nn.Parameter(torch.zeros(3, dtype=torch.bfloat16))
+    opt = co.Adam([p], lr=0.5)
+    p.grad = torch.ones_like(p)
+    opt.step()
+    before = opt.state_dict()
+    with pytest.raises(co.UnsupportedTensorError, match="[Ll]ookahead"):
+        co.Lookahead(opt)
+    # nothing lost: the optimizer steps on as plain Adam with its state
+    assert "slow_params" not in opt.state[p]
+    assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], before["state"][0]["exp_avg"])
+    opt.step()
+    assert float(opt.state[p]["step"]) == 2
 
 
 def test_complex_is_refused():
