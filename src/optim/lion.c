@@ -102,14 +102,6 @@ V_BODY CT_V(body_v)(const double *hp, const ct_slot *s, size_t b, size_t e, int 
     return i;
 }
 
-V_FUSED_FN(fused_v, body_v)
-
-static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,
-                                   size_t e, double *red)
-{
-    size_t i = CT_V(body_v)(hp, s, b, e, CT_PM_F32, 0);
-    if (i < e)
-        kernel(phase, hp, s, i, e, red);
-}
+V_KERNELS(body_v, kernel)
 
 #endif

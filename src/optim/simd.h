@@ -153,6 +153,17 @@
                      : CT_V(body)(hp, s, b, e, CT_PM_BF16, 0);                                   \
     }
 #define V_BODY static inline __attribute__((always_inline)) CT_TGT size_t
+/* The usual pair from such a body: fused_v for the converted pass and the
+ * fp32 kernel kernel_v, whose tail runs the kind's scalar kernel `scalar`. */
+#define V_KERNELS(body, scalar)                                                                  \
+    V_FUSED_FN(fused_v, body)                                                                    \
+    static CT_TGT void CT_V(kernel_v)(int phase, const double *hp, const ct_slot *s, size_t b,  \
+                                      size_t e, double *red)                                     \
+    {                                                                                            \
+        size_t i_ = CT_V(body)(hp, s, b, e, CT_PM_F32, 0);                                       \
+        if (i_ < e)                                                                              \
+            scalar(phase, hp, s, i_, e, red);                                                    \
+    }
 
 /* ATen's lerp(s, e, w) (Lerp.h): |w| < 0.5 -> s + w (e - s), else
  * e - (1 - w) (e - s), each one fused multiply-add; `small` is |w| < 0.5,

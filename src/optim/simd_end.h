@@ -49,3 +49,4 @@
 #undef V_STS
 #undef V_FUSED_FN
 #undef V_BODY
+#undef V_KERNELS
