@@ -14,6 +14,7 @@
 
 #include "fuzz_layout.h"
 #include "data_seeds.h"
+#include "png_seeds.h"
 
 static int put(const char *dir, const char *name, const void *buf, size_t len)
 {
@@ -127,6 +128,9 @@ int main(int argc, char **argv)
             n++;
         }
     int nd = ds_write_all(argv[1]);
+    bad |= nd < 0;
+    n += nd > 0 ? nd : 0;
+    nd = ps_write_all(argv[1]);
     bad |= nd < 0;
     n += nd > 0 ? nd : 0;
     if (!bad)

@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config clang
       libopenblas-dev libyaml-dev zlib1g-dev libhdf5-dev libcjson-dev libjpeg62-turbo-dev
+      libbz2-dev liblzma-dev
       libopenmpi-dev openmpi-bin python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -338,5 +338,74 @@ int main(int argc, char **argv)
               strstr(ct_errmsg(), "offset"),
           "stored member with a false size: status %d, '%s'", st, ct_errmsg());
     ct_data_file_close(h);
+
+    /* png and compressed csv (src/data/png.c, csvz.c) through the loader:
+     * the sampler's order, every sample equal to a fresh reader's, each
+     * file read once per epoch; one csv handle reopened across plain,
+     * gzip, zip, bz2 and xz files of the same draws gives the same rows */
+    {
+        enum { NC = 5 };
+        static const int comps[NC] = {CT_COMP_NONE, CT_COMP_GZIP, CT_COMP_ZIP, CT_COMP_BZIP2, CT_COMP_XZ};
+        static const char *const cname[NC] = {"plain", "gzip", "zip", "bz2", "xz"};
+        ct_dlio_config cc[NC];
+        for (int k = 0; k < NC; k++) {
+            char dk[1100];
+            snprintf(dk, sizeof dk, "%s/csv_%s", dir, cname[k]);
+            CHECK(make_config(&cc[k], dk, "csv", 3, 5, 700, 4) == 0, "csv config: %s", ct_errmsg());
+            cc[k].compression = comps[k];
+            CHECK(ct_dlio_generate(&cc[k], &go) == CT_OK, "generate csv %s: %s", cname[k], ct_errmsg());
+            for (int t = 1; t <= 3; t += 2) {
+                char what[64];
+                snprintf(what, sizeof what, "csv %s, %d thread(s)", cname[k], t);
+                uint64_t b = run_epochs(&cc[k], t, 2, what);
+                uint64_t sz = data_set_bytes(&cc[k], 0);
+                CHECK(b == 2 * sz, "%s: read %llu bytes in 2 epochs, the files have %llu", what,
+                      (unsigned long long)b, (unsigned long long)sz);
+            }
+        }
+        ct_data_file *ref = NULL, *any = NULL;
+        CHECK(ct_data_file_new(&ref, CT_FMT_CSV, 0) == CT_OK && ct_data_file_new(&any, CT_FMT_CSV, 0) == CT_OK,
+              "csv handles");
+        static const int seq[][2] = {{0, 1}, {1, 1}, {2, 0}, {0, 2}, {3, 0}, {1, 0}, {4, 2},
+                                     {2, 2}, {4, 1}, {1, 2}, {3, 1}, {0, 0}};
+        int same = ref && any;
+        for (size_t s = 0; same && s < sizeof seq / sizeof *seq; s++) {
+            char pr[4096], pa[4096];
+            ct_dlio_file_path(&cc[0], 0, seq[s][1], pr, sizeof pr);
+            ct_dlio_file_path(&cc[seq[s][0]], 0, seq[s][1], pa, sizeof pa);
+            if (ct_data_file_reopen(ref, pr) != CT_OK || ct_data_file_reopen(any, pa) != CT_OK ||
+                ct_data_file_samples(any) != 5 || ct_data_file_samples(ref) != 5) {
+                CHECK(0, "csv reopen %s: %s", pa, ct_errmsg());
+                same = 0;
+                break;
+            }
+            for (int64_t r = 0; r < 5; r++) {
+                const uint8_t *a, *b;
+                size_t la, lb;
+                if (ct_data_file_sample(ref, r, &a, &la) != CT_OK ||
+                    ct_data_file_sample(any, r, &b, &lb) != CT_OK || la != lb || la < 600 ||
+                    memcmp(a, b, la))
+                    same = 0;
+            }
+            CHECK(same, "csv %s row differs from the plain file's", pa);
+        }
+        ct_data_file_close(ref);
+        ct_data_file_close(any);
+        for (int k = 0; k < NC; k++)
+            ct_dlio_config_free(&cc[k]);
+        char dp[1100];
+        snprintf(dp, sizeof dp, "%s/png", dir);
+        CHECK(make_config(&c, dp, "png", 6, 1, 3000, 2) == 0, "png config: %s", ct_errmsg());
+        CHECK(ct_dlio_generate(&c, &go) == CT_OK, "generate png: %s", ct_errmsg());
+        for (int t = 1; t <= 3; t += 2) {
+            char what[64];
+            snprintf(what, sizeof what, "png, %d thread(s)", t);
+            uint64_t b = run_epochs(&c, t, 2, what);
+            uint64_t sz = data_set_bytes(&c, 0);
+            CHECK(b == 2 * sz, "%s: read %llu bytes in 2 epochs, the files have %llu", what,
+                  (unsigned long long)b, (unsigned long long)sz);
+        }
+        ct_dlio_config_free(&c);
+    }
     return check_summary();
 }

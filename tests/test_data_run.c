@@ -1,7 +1,12 @@
 /* DLIO's training loop on a scaled-down shipped workload (unet3d_a100 via
  * overrides, as `ctrain dlio run` does): summary.json and the per-rank
  * file exist with DLIO's metric names; bytes read equal the data set's
- * file sizes per epoch; AU follows computation_time. */
+ * file sizes per epoch; AU follows computation_time; the checkpoint files
+ * carry DLIO 2.0.0's names (checkpointing/base_checkpointing.py:
+ * model-E-S-R.pt and, with the default checkpoint.layer_parameters,
+ * layer-0-E-S-R.pt; their bytes are checked against DLIO's own writer in
+ * tests/test_dlio_mpi.sh); total_training_steps caps every epoch (DLIO
+ * 2.0.0 main.py _train); reader.read_type and checkpoint.* are read. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +103,53 @@ int main(int argc, char **argv)
     j = load_json(p);
     CHECK(j && cJSON_GetObjectItem(j, "checkpoints")->valueint == 1, "1 checkpoint (after epoch 1; every 2nd epoch)");
     cJSON_Delete(j);
+    /* DLIO's names: epoch 1, its last step (4 = 12 samples / batch 3), rank 0 */
+    const char *names[] = {"model-1-4-0.pt", "layer-0-1-4-0.pt"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/ckpt/%s", base, names[k]);
+        CHECK(stat(p, &sb) == 0 && sb.st_size > (k ? 24740228 + 17371 : 4096), "checkpoint %s", names[k]);
+    }
+    /* total_training_steps: at most that many steps in every epoch */
+    c.total_training_steps = 3;
+    c.do_checkpoint = 0;
+    st = ct_dlio_run(&c, &ro);
+    CHECK(st == CT_OK, "total_training_steps run: %s", ct_errmsg());
+    snprintf(p, sizeof p, "%s/0_output.json", out);
+    j = load_json(p);
+    CHECK(j && cJSON_GetObjectItem(j, "steps")->valueint == 6 &&
+              cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "2"), "proc"),
+                                                     "block1")) == 3,
+          "total_training_steps 3: 3 steps in each of 2 epochs");
+    cJSON_Delete(j);
+    c.total_training_steps = -1;
+    c.do_checkpoint = 1;
+    {
+        ct_dlio_config c3;
+        ct_dlio_config_init(&c3);
+        CHECK(c3.read_type == 1 && c3.checkpoint_type == 0 && c3.n_layer_parameters == 2 &&
+                  c3.layer_parameters[1] == 24740228 && c3.n_optimization_groups == 0 && c3.num_layers == 1,
+              "DLIO 2.0.0's defaults: read_type on_demand, rank_zero, layer_parameters [17371, 24740228]");
+        const char *ov4[] = {"++workload.reader.read_type=memory", "++workload.checkpoint.type=all_ranks",
+                             "++workload.checkpoint.optimization_groups=[5, 0, 7]",
+                             "++workload.checkpoint.layer_parameters=[]"};
+        st = ct_dlio_config_load(&c3, text ? NULL : yaml, text, ov4, 4, NULL, NULL);
+        CHECK(st == CT_OK && c3.read_type == 0 && c3.checkpoint_type == 1 && c3.n_optimization_groups == 3 &&
+                  c3.optimization_groups[2] == 7 && c3.n_layer_parameters == 0,
+              "read_type, checkpoint.type and the lists from overrides: %s", ct_errmsg());
+        ct_dlio_config_free(&c3);
+        ct_dlio_config_init(&c3);
+        const char *ov5[] = {"++workload.reader.read_type=lazy"};
+        st = ct_dlio_config_load(&c3, text ? NULL : yaml, text, ov5, 1, NULL, NULL);
+        CHECK(st == CT_EINVAL && strstr(ct_errmsg(), "read_type") && strstr(ct_errmsg(), "on_demand"),
+              "a bad read_type names the allowed values: %s", ct_errmsg());
+        ct_dlio_config_free(&c3);
+        ct_dlio_config_init(&c3);
+        const char *ov6[] = {"++workload.checkpoint.num_layers=3", "++workload.checkpoint.pipeline_parallelism=2"};
+        st = ct_dlio_config_load(&c3, text ? NULL : yaml, text, ov6, 2, NULL, NULL);
+        CHECK(st == CT_EINVAL && strstr(ct_errmsg(), "num_layers"), "num_layers %% pipeline_parallelism: %s",
+              ct_errmsg());
+        ct_dlio_config_free(&c3);
+    }
     /* a corrupt file: stop (DLIO's behaviour) names it; reader.on_error:
      * continue reports each failed batch and finishes the run */
     char victim[2048];

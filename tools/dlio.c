@@ -1,21 +1,18 @@
 /* `ctrain dlio generate|run|validate CONFIG.yaml [++workload.a.b=v ...]
  * [--threads N]`: DLIO workloads with ctrain's data pipeline. Under
- * `mpirun -np N`, each rank takes its rank and size from the launcher's
- * environment (OMPI_COMM_WORLD_RANK/SIZE, PMI_RANK/SIZE). */
+ * `mpirun -np N` the ranks are MPI_COMM_WORLD's (tools/comm_mpi.c: MPI is
+ * initialised only when a launcher started the process): rank r generates
+ * files r, r+N, ...; all wait for each other after generation (as DLIO);
+ * `run` passes the communicator to ct_dlio_run_comm (barriers, the
+ * summary's reductions). A failing rank aborts the job (MPI_Abort) so no
+ * rank waits forever in a collective. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm_mpi.h"
 #include "ctrain/data.h"
 #include "dlio.h"
-
-static int env_int(const char *a, const char *b, int def)
-{
-    const char *v = getenv(a);
-    if (!v)
-        v = getenv(b);
-    return v ? atoi(v) : def;
-}
 
 static void usage(FILE *f)
 {
@@ -54,8 +51,13 @@ int ct_dlio_main(int argc, char **argv)
             return 2;
         }
     }
-    int rank = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0);
-    int size = env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
+    ct_comm comm;
+    int mpi = ct_mpi_comm_init(&comm);
+    if (mpi < 0) {
+        free(ov);
+        return 1;
+    }
+    int rank = comm.rank, size = comm.size;
     ct_dlio_config c;
     ct_dlio_config_init(&c);
     ct_status st = ct_dlio_config_load(&c, path, NULL, ov, nov, NULL, NULL);
@@ -73,8 +75,10 @@ int ct_dlio_main(int argc, char **argv)
         if (gen) {
             ct_dlio_gen_opts go = {threads > 0 ? threads : 2, rank, size, !quiet && rank == 0};
             st = ct_dlio_generate(&c, &go);
+            if (st == CT_OK) /* DLIO: every rank's files exist before training */
+                st = ct_comm_barrier(&comm);
             if (st != CT_OK) {
-                fprintf(stderr, "ctrain dlio: %s\n", ct_errmsg());
+                fprintf(stderr, "ctrain dlio: rank %d: %s\n", rank, ct_errmsg());
                 rc = 1;
             }
         }
@@ -82,9 +86,9 @@ int ct_dlio_main(int argc, char **argv)
             if (threads > 0)
                 c.read_threads = threads;
             ct_dlio_run_opts ro = {rank, size, out, quiet};
-            st = ct_dlio_run(&c, &ro);
+            st = ct_dlio_run_comm(&c, &ro, &comm);
             if (st != CT_OK) {
-                fprintf(stderr, "ctrain dlio: %s\n", ct_errmsg());
+                fprintf(stderr, "ctrain dlio: rank %d: %s\n", rank, ct_errmsg());
                 rc = 1;
             }
         }
@@ -94,5 +98,10 @@ int ct_dlio_main(int argc, char **argv)
         rc = 2;
     }
     ct_dlio_config_free(&c);
+    if (rc != 0 && size > 1) {
+        fflush(stderr);
+        ct_mpi_comm_abort(mpi, rc);
+    }
+    ct_mpi_comm_finalize(mpi);
     return rc;
 }

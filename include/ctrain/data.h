@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "comm.h"
 #include "status.h"
 
 #ifdef __cplusplus
@@ -122,6 +123,16 @@ typedef struct ct_dlio_config {
     double au;                       /* 0.90 */
     /* how many keys were not recognised (each got a warning) */
     int32_t unknown_keys;
+    /* reader.read_type and DLIO 2.0.0's checkpoint layout (checkpoint.*),
+     * used by ct_dlio_run (docs/data.md "Run") */
+    int32_t read_type;               /* 0 memory | 1 on_demand (DLIO's default) */
+    int32_t checkpoint_type;         /* 0 rank_zero (DLIO's default) | 1 all_ranks */
+    int32_t num_layers;              /* 1 */
+    int32_t tensor_parallelism, pipeline_parallelism;  /* 1, 1 */
+    int32_t n_optimization_groups;   /* entries of optimization_groups: 0 */
+    int32_t n_layer_parameters;      /* entries of layer_parameters: 2 */
+    int64_t optimization_groups[32]; /* elements of each group's two int8 tensors: [] */
+    int64_t layer_parameters[32];    /* elements of each layer tensor: [17371, 24740228] */
 } ct_dlio_config;
 
 /* Where warnings go: called once per warning with a full sentence; NULL
@@ -229,7 +240,13 @@ ct_status ct_sampler_epoch(const ct_sampler_opts *opts, int32_t epoch, int64_t *
 typedef struct ct_loader ct_loader;
 
 /* A batch handed out by ct_loader_next: count samples, sample k at
- * data + offsets[k] with lengths[k] bytes. Valid until the next call. */
+ * samples[k] with lengths[k] bytes. When the batch is contiguous (always,
+ * unless the loader is in zero-copy mode, see ct_loader_set_zero_copy)
+ * sample k is also at data + offsets[k], one buffer in sample order; a
+ * batch holding views has data and offsets NULL. Everything, views
+ * included, is valid until the batch is released: by the next
+ * ct_loader_next, ct_loader_start_epoch or ct_loader_destroy on the
+ * loader. */
 typedef struct ct_batch {
     int64_t count;
     const int64_t *ids;
@@ -237,13 +254,15 @@ typedef struct ct_batch {
     const uint64_t *offsets;
     const uint64_t *lengths;
     int64_t index;           /* batch number within the epoch */
+    const uint8_t *const *samples;  /* count pointers */
 } ct_batch;
 
 /* Creates a loader over c's training (eval = 0) or evaluation set for rank
  * of size ranks, with c->read_threads readers and max(c->prefetch_size,
- * c->read_threads) batches in flight; the readers share a cache of open
- * files (each file read once per epoch while the cache holds it). Checks
- * that every file exists before starting. */
+ * c->read_threads) batches in flight (in zero-copy mode without O_DIRECT at
+ * least 8 MiB of batches by c->record_length, at most 32); the readers share
+ * a cache of open files (each file read once per epoch while the cache
+ * holds it). Checks that every file exists before starting. */
 ct_status ct_loader_create(ct_loader **out, const ct_dlio_config *c, int eval, int rank, int size);
 void ct_loader_destroy(ct_loader *l);
 /* Starts epoch (0-based); pending batches of the previous epoch are dropped. */
@@ -251,6 +270,20 @@ ct_status ct_loader_start_epoch(ct_loader *l, int32_t epoch);
 /* The next batch, or *done = 1 at the end of the epoch. Errors of a reader
  * (missing, truncated or corrupt file) are returned here, naming the file. */
 ct_status ct_loader_next(ct_loader *l, ct_batch *b, int *done);
+/* Zero-copy mode (on = 1) from the next ct_loader_start_epoch on (off,
+ * the default: every batch is one contiguous buffer). In zero-copy mode a
+ * sample whose bytes lie contiguous and uncompressed in the file -- npy,
+ * stored npz with one sample per file (or Fortran order), TFRecord files
+ * the loader reads whole, indexed_binary, contiguous hdf5; not with
+ * reader.odirect -- is delivered as a view into a read-only mapping of the
+ * file (b->samples[k]); the others are copied into the batch's buffer.
+ * The format's checks run as in copy mode (npz CRC-32, TFRecord CRC-32C),
+ * and the bytes are the same. A view stays valid until its batch is
+ * released (see ct_batch), even when the loader's readers have moved on
+ * to other files; the memory must not be written. Small batches have more
+ * in flight in this mode (see ct_loader_create). Returns CT_EINVAL for a
+ * NULL loader. */
+ct_status ct_loader_set_zero_copy(ct_loader *l, int on);
 /* Batches per epoch for this rank. */
 int64_t ct_loader_batches(const ct_loader *l);
 /* Bytes read from files since creation. */
@@ -261,18 +294,31 @@ const char *ct_loader_errmsg(const ct_loader *l);
 /* ---- DLIO run ---- */
 
 typedef struct ct_dlio_run_opts {
-    int rank, size;          /* from mpirun's environment by the CLI */
+    int rank, size;          /* 0, 1 (one process); ct_dlio_run_comm takes them from comm */
     const char *output_dir;  /* NULL: c->output_folder */
     int quiet;
 } ct_dlio_run_opts;
 
-/* Emulates DLIO's training loop on an existing data set: for each epoch
- * (or until total_training_steps), read batches with the loader, sleep
- * computation_time per step, evaluate and write checkpoints as configured,
- * and write {output}/{rank}_output.json and (rank 0, after every rank's
- * file appeared) summary.json in DLIO's shape with AU, samples/s, MB/s and
- * the bytes actually read. */
+/* Emulates DLIO 2.0.0's training loop on an existing data set: for each
+ * epoch (at most total_training_steps steps per epoch, as DLIO), read
+ * batches with the loader, sleep computation_time per step, evaluate and
+ * write checkpoints (DLIO's files: docs/data.md) as configured, and write
+ * {output}/{rank}_output.json (with per-step times), the step log
+ * {output}/{log_file}, and summary.json and per_epoch_stats.json in
+ * DLIO's shape with AU, samples/s, MB/s and the bytes actually read. One
+ * process: opts->rank 0 and opts->size 1 (else CT_EINVAL: use
+ * ct_dlio_run_comm). */
 ct_status ct_dlio_run(const ct_dlio_config *c, const ct_dlio_run_opts *opts);
+
+/* ct_dlio_run over the ranks of comm (include/ctrain/comm.h; the `ctrain`
+ * CLI passes its OpenMPI one under mpirun): rank and size come from comm;
+ * every rank must call it. comm carries DLIO's barriers (after every
+ * training step and at each epoch's end, before and after its
+ * checkpoint), the summary's cross-rank reductions and rank 0's gather of
+ * the ranks' counters for summary.json. comm NULL: one process (opts->rank
+ * 0, opts->size 1), which is what ct_dlio_run does. */
+ct_status ct_dlio_run_comm(const ct_dlio_config *c, const ct_dlio_run_opts *opts,
+                           const ct_comm *comm);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,7 @@ class _Batch(ctypes.Structure):  # ct_batch (include/ctrain/data.h)
         ("offsets", ctypes.c_void_p),
         ("lengths", ctypes.c_void_p),
         ("index", ctypes.c_int64),
+        ("samples", ctypes.c_void_p),
     ]
 
 

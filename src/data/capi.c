@@ -152,6 +152,7 @@ struct ct_sample_reader {
     size_t cap;
     int64_t *ids;
     uint64_t *offsets, *lengths;
+    const uint8_t **ptrs;
     int64_t ncap;
 };
 
@@ -192,6 +193,7 @@ void ct_sample_reader_destroy(ct_sample_reader *r)
     free(r->ids);
     free(r->offsets);
     free(r->lengths);
+    free(r->ptrs);
     free(r);
 }
 
@@ -208,7 +210,10 @@ static ct_status reserve_counts(ct_sample_reader *r, int64_t n)
     uint64_t *l = realloc(r->lengths, (size_t)n * sizeof *l);
     if (l)
         r->lengths = l;
-    if (!ids || !o || !l)
+    const uint8_t **q = realloc(r->ptrs, (size_t)n * sizeof *q);
+    if (q)
+        r->ptrs = q;
+    if (!ids || !o || !l || !q)
         return ct_fail(&r->err, CT_ENOMEM, "out of memory for a batch of %lld samples", (long long)n);
     r->ncap = n;
     return CT_OK;
@@ -271,12 +276,15 @@ ct_status ct_sample_reader_read(ct_sample_reader *r, const int64_t *ids, int64_t
         r->lengths[k] = len;
         used += len;
     }
+    for (int64_t k = 0; k < n; k++)
+        r->ptrs[k] = r->data + r->offsets[k];
     b->count = n;
     b->ids = r->ids;
     b->data = r->data;
     b->offsets = r->offsets;
     b->lengths = r->lengths;
     b->index = -1;
+    b->samples = r->ptrs;
     return CT_OK;
 }
 

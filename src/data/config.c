@@ -27,7 +27,8 @@ enum ktype {
     K_SHUF,  /* ct_shuffle: off|seed|random, YAML booleans too */
     K_TIME,  /* ct_dlio_time: number or dict */
     K_KNOWN, /* a DLIO key ctrain accepts and ignores (any value) */
-    K_KENUM  /* a DLIO enum key ctrain checks and ignores */
+    K_KENUM, /* a DLIO enum key ctrain checks and ignores */
+    K_LIST   /* int64_t[32] of integers >= 0, count (int32_t) at offset `hi` */
 };
 
 typedef struct key_desc {
@@ -118,7 +119,7 @@ static const key_desc keys[] = {
     {"reader", "file_access", K_KENUM, 0, access_names, 0, 0},
     {"reader", "shuffle_size", K_INT, F(shuffle_size), NULL, 0, BIG},
     {"reader", "sample_shuffle", K_SHUF, F(sample_shuffle), shuffle_names, 0, 0},
-    {"reader", "read_type", K_KENUM, 0, read_type_names, 0, 0},
+    {"reader", "read_type", K_ENUM, F(read_type), read_type_names, 0, 0},
     {"reader", "transfer_size", K_INT, F(transfer_size), NULL, 0, BIG},
     {"reader", "odirect", K_BOOL, F(odirect), NULL, 0, 1},
     {"reader", "preprocess_time", K_TIME, F(preprocess_time), NULL, 0, 0},
@@ -142,14 +143,14 @@ static const key_desc keys[] = {
     {"checkpoint", "checkpoint_after_epoch", K_INT32, F(checkpoint_after_epoch), NULL, 0, 2147483647.0},
     {"checkpoint", "epochs_between_checkpoints", K_INT32, F(epochs_between_checkpoints), NULL, 1, 2147483647.0},
     {"checkpoint", "steps_between_checkpoints", K_INT, F(steps_between_checkpoints), NULL, -1, BIG},
-    {"checkpoint", "type", K_KENUM, 0, ckpt_type_names, 0, 0},
+    {"checkpoint", "type", K_ENUM, F(checkpoint_type), ckpt_type_names, 0, 0},
     {"checkpoint", "checkpoint_mechanism_classname", K_KNOWN, 0, NULL, 0, 0},
     {"checkpoint", "model_size", K_REAL, F(model_size), NULL, 0, BIG}, /* 2.0.0 */
-    {"checkpoint", "optimization_groups", K_KNOWN, 0, NULL, 0, 0},
-    {"checkpoint", "num_layers", K_KNOWN, 0, NULL, 0, 0},
-    {"checkpoint", "layer_parameters", K_KNOWN, 0, NULL, 0, 0},
-    {"checkpoint", "tensor_parallelism", K_KNOWN, 0, NULL, 0, 0},
-    {"checkpoint", "pipeline_parallelism", K_KNOWN, 0, NULL, 0, 0},
+    {"checkpoint", "optimization_groups", K_LIST, F(optimization_groups), NULL, 0, F(n_optimization_groups)},
+    {"checkpoint", "num_layers", K_INT32, F(num_layers), NULL, 0, 2147483647.0},
+    {"checkpoint", "layer_parameters", K_LIST, F(layer_parameters), NULL, 0, F(n_layer_parameters)},
+    {"checkpoint", "tensor_parallelism", K_INT32, F(tensor_parallelism), NULL, 1, 2147483647.0},
+    {"checkpoint", "pipeline_parallelism", K_INT32, F(pipeline_parallelism), NULL, 1, 2147483647.0},
     {"checkpoint", "fsync", K_KNOWN, 0, NULL, 0, 0},
     {"checkpoint", "time_between_checkpoints", K_KNOWN, 0, NULL, 0, 0},
     {"checkpoint", "num_checkpoints_write", K_KNOWN, 0, NULL, 0, 0},
@@ -224,6 +225,11 @@ ct_status ct_dlio_config_init(ct_dlio_config *c)
     c->steps_between_checkpoints = -1;
     c->do_train = 1;
     c->au = 0.90;
+    c->read_type = 1; /* on_demand */
+    c->num_layers = c->tensor_parallelism = c->pipeline_parallelism = 1;
+    c->n_layer_parameters = 2;
+    c->layer_parameters[0] = 17371;
+    c->layer_parameters[1] = 24740228;
     if (set_str(&c->model_name, "default") || set_str(&c->storage_type, "local_fs") ||
         set_str(&c->storage_root, "./") || set_str(&c->data_folder, "./data") ||
         set_str(&c->file_prefix, "img") || set_str(&c->checkpoint_folder, "./checkpoints") ||
@@ -394,6 +400,26 @@ static ct_status set_scalar(loader_ctx *L, const key_desc *k, const char *v, int
         char msg[420];
         snprintf(msg, sizeof msg, "one of {%s}", allowed);
         return bad_value(k, v, o, msg);
+    case K_LIST: { /* "[1, 2]" (an override) or "" */
+        int64_t *a = (int64_t *)(base + k->off);
+        int32_t *cnt = (int32_t *)(base + (size_t)k->hi), m = 0;
+        const char *q = v;
+        while (*q == ' ' || *q == '[')
+            q++;
+        while (*q && *q != ']') {
+            char *end;
+            errno = 0;
+            long long x = strtoll(q, &end, 10);
+            if (end == q || x < 0 || errno || m >= 32 || quoted)
+                return bad_value(k, v, o, "a list of up to 32 integers >= 0");
+            a[m++] = x;
+            q = end;
+            while (*q == ' ' || *q == ',')
+                q++;
+        }
+        *cnt = m;
+        return CT_OK;
+    }
     case K_TIME: {
         ct_dlio_time *t = (ct_dlio_time *)(base + k->off);
         if (quoted || !parse_num(v, &d) || !isfinite(d))
@@ -496,6 +522,21 @@ static ct_status load_value(loader_ctx *L, const key_desc *k, yaml_document_t *d
         return CT_OK;
     if (vn->type == YAML_MAPPING_NODE && k->type == K_TIME)
         return set_time_dict(L, k, doc, vn);
+    if (vn->type == YAML_SEQUENCE_NODE && k->type == K_LIST) {
+        int64_t *a = (int64_t *)((char *)L->c + k->off);
+        int32_t *cnt = (int32_t *)((char *)L->c + (size_t)k->hi), m = 0;
+        for (yaml_node_item_t *it = vn->data.sequence.items.start; it < vn->data.sequence.items.top; it++) {
+            yaml_node_t *e = yaml_document_get_node(doc, *it);
+            double d;
+            if (!e || e->type != YAML_SCALAR_NODE || m >= 32 ||
+                !parse_num((const char *)e->data.scalar.value, &d) || d < 0 || d != floor(d) || d > BIG)
+                return ct_fail(NULL, CT_EINVAL, "%s.%s (%s): allowed a list of up to 32 integers >= 0",
+                               k->section, k->key, o.where);
+            a[m++] = (int64_t)d;
+        }
+        *cnt = m;
+        return CT_OK;
+    }
     if (vn->type != YAML_SCALAR_NODE)
         return ct_fail(NULL, CT_EINVAL, "%s.%s (%s): must be a single value, not a %s", k->section,
                        k->key, o.where, vn->type == YAML_MAPPING_NODE ? "mapping" : "list");
@@ -730,6 +771,11 @@ ct_status ct_dlio_config_validate(const ct_dlio_config *c)
                        (long long)c->seed);
     if (!c->data_folder || !*c->data_folder)
         return ct_fail(NULL, CT_EINVAL, "dataset.data_folder: must not be empty");
+    if (c->pipeline_parallelism < 1 || c->tensor_parallelism < 1 ||
+        c->num_layers % c->pipeline_parallelism || c->num_layers % c->tensor_parallelism)
+        return ct_fail(NULL, CT_EINVAL, "checkpoint.num_layers %d should be a multiple of "
+                       "checkpoint.pipeline_parallelism %d and checkpoint.tensor_parallelism %d",
+                       c->num_layers, c->pipeline_parallelism, c->tensor_parallelism);
     return CT_OK;
 }
 

@@ -63,6 +63,19 @@ ct_status ct_zip_extract(const uint8_t *buf, const ct_zip_entry *e, uint8_t *out
 /* The same on an open file descriptor of size fsize. */
 ct_status ct_zip_find_fd(int fd, uint64_t fsize, const char *name, ct_zip_entry *e, const char *what);
 
+/* CRC-32 of zip (polynomial 0xEDB88320), chainable as zlib's crc32(crc,
+ * buf, len): VPCLMULQDQ or PCLMULQDQ folding where the CPU has it, else
+ * zlib's crc32 (crc32.c). ct_crc32_accelerated: the path ct_crc32 takes
+ * (2 VPCLMULQDQ, 1 PCLMULQDQ, 0 zlib); ct_crc32_path: the same CRC by path
+ * `path` (at most the CPU's best; -1 the best), for tests. */
+uint32_t ct_crc32(uint32_t crc, const void *data, size_t n);
+int ct_crc32_accelerated(void);
+uint32_t ct_crc32_path(int path, uint32_t crc, const void *data, size_t n);
+/* CRC-32C (Castagnoli) of the first n & ~15 bytes by AVX-512 VPCLMULQDQ
+ * folding, *crc updated as ct_crc32c(*crc, data, that many) would; returns
+ * that many bytes, or 0 (nothing done) if n < 256 or the CPU lacks it. */
+size_t ct_crc32c_fold512(uint32_t *crc, const void *data, size_t n);
+
 /* ---- TFRecord ---- */
 
 uint32_t ct_crc32c(uint32_t crc, const void *data, size_t n);
@@ -86,13 +99,29 @@ struct ct_data_file {
     int64_t nsamples;
     uint64_t bytes_read;
     void *impl;
-    void *img;  /* image.c: the decoded image of the open jpeg file */
+    void *img;  /* a decoding reader's object (ct_open_decoded): jpeg, png, compressed csv */
 };
 struct ct_reader_vt {
     ct_status (*open)(ct_data_file *f);
     ct_status (*sample)(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len);
     void (*close)(ct_data_file *f);
 };
+
+/* A read-only mapping of a data file, reference counted (readers.c). */
+typedef struct ct_data_map ct_data_map;
+/* If the n bytes at p (a sample f just returned) lie inside the file
+ * mapping f currently holds, that mapping with one more reference (the
+ * bytes stay valid until ct_data_map_release, whatever f does meanwhile:
+ * reopen, close), else NULL (the bytes are in f's buffers: copy them).
+ * Mapped: npy, stored npz (one sample per file, or Fortran order), whole
+ * TFRecord files, indexed_binary, contiguous hdf5; never with O_DIRECT. */
+ct_data_map *ct_data_file_view(ct_data_file *f, const uint8_t *p, size_t n);
+void ct_data_map_release(ct_data_map *m);
+/* 1 if the n bytes at p lie inside mapping m. */
+int ct_data_map_holds(const ct_data_map *m, const uint8_t *p, size_t n);
+
+/* Samples a loader has delivered as views (zero-copy mode) since creation. */
+uint64_t ct_loader_view_count(const ct_loader *l);
 
 /* Bytes of buffers a reader handle holds (its file and scratch buffers):
  * what keeping it open costs, for the loader's file cache. */
@@ -101,6 +130,27 @@ uint64_t ct_data_file_resident(const ct_data_file *f);
  * every record's CRCs checked) even when an index exists; larger ones
  * record by record through the index. 0 (the default): always by record. */
 void ct_data_file_set_whole_limit(ct_data_file *f, uint64_t bytes);
+/* For readers that decode a whole file when they open it (jpeg, png,
+ * compressed csv): reads f whole (counted in f->bytes_read), gives f->img
+ * a zeroed object of img_size bytes, calls decode(f, bytes, n, f->img) and
+ * frees the bytes. Whatever decode returns, f->img stays for the reader's
+ * close. */
+ct_status ct_open_decoded(ct_data_file *f, size_t img_size,
+                          ct_status (*decode)(ct_data_file *f, const uint8_t *b, uint64_t n,
+                                              void *img));
+/* The values after the index column of the csv row [p, e) (DLIO's
+ * records: pandas' to_csv of uint8 values) into out, which has room for
+ * e - p values; *count their number. text is where the file's text starts
+ * and what names it ("offset", "decompressed offset") in messages. */
+ct_status ct_csv_row(const char *path, const char *what, const uint8_t *text, const uint8_t *p,
+                     const uint8_t *e, int64_t row, uint8_t *out, size_t *count);
+/* A decoded single-image file (jpeg, png): its one sample. */
+typedef struct ct_image {
+    uint8_t *px;
+    size_t len;
+} ct_image;
+ct_status ct_image_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len);
+void ct_image_close(ct_data_file *f);
 /* Reads the whole file at path into a buffer (aligned to 4096 when
  * odirect, read with O_DIRECT then). *buf is freed by the caller. */
 ct_status ct_read_file(const char *path, int odirect, uint8_t **buf, uint64_t *len);
@@ -115,5 +165,16 @@ extern const ct_reader_vt ct_reader_npy, ct_reader_npz, ct_reader_hdf5, ct_reade
  * (np.asarray(Image.open(path)), one sample per file). */
 ct_status ct_jpeg_write(const char *path, const uint8_t *px, int64_t h, int64_t w);
 extern const ct_reader_vt ct_reader_jpeg;
+/* png.c: PNG as DLIO writes it (PIL "L" image saved as PNG: Pillow's
+ * ZipEncode row filters, zlib level 6 / memLevel 9 / Z_FILTERED, IDAT
+ * chunks of max(65536, 4 w) bytes) and reads it as np.asarray(Image.open)
+ * (8-bit images, 1/2/4-bit gray and palette; every chunk CRC checked; one
+ * sample per file). */
+ct_status ct_png_write(const char *path, const uint8_t *px, int64_t h, int64_t w);
+extern const ct_reader_vt ct_reader_png;
+/* csvz.c: csv files whose content is gzip/bz2/xz/zip compressed (as
+ * pandas to_csv(compression=...) writes them), found by their magic
+ * bytes; plain csv goes to ct_reader_csv. */
+extern const ct_reader_vt ct_reader_csvz;
 
 #endif

@@ -3,9 +3,9 @@
  * sizes from DataGenerator.get_dimension (legacy normal); content from
  * np.random.randint(255, dtype=uint8) calls in the same order and shapes;
  * files written as numpy.save/savez, h5py, TFRecordWriter, pandas.to_csv
- * and the indexed-binary struct.pack loops write them, JPEG as Pillow
- * does (image.c). Under `size` ranks,
- * rank r draws as DLIO's rank r does (a fresh seed-10 stream, the sizes of
+ * and the indexed-binary struct.pack loops write them, JPEG and PNG as
+ * Pillow does (image.c, png.c), compressed csv as pandas (csvz.c). Under
+ * `size` ranks, rank r draws as DLIO's rank r does (a fresh seed-10 stream, the sizes of
  * all files, then the contents of files r, r+size, ...).
  *
  * Parallelism: the random stream is sequential (rejection sampling makes
@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "../core/pool.h"
+#include "csvz.h"
 #include "formats.h"
 #include "nprand.h"
 
@@ -55,7 +56,7 @@ typedef struct gen_file {
     uint8_t *content;    /* drawn bytes */
     size_t content_len;
     int eval;
-    int collective;      /* indexed_binary: DLIO's MPI-IO path */
+    int collective;      /* indexed_binary: DLIO's MPI-IO path over this many ranks (0: not) */
 } gen_file;
 
 typedef struct gen_ctx {
@@ -236,28 +237,29 @@ static ct_status write_tfrecord(const ct_dlio_config *c, gen_file *g)
     return st;
 }
 
-/* pandas DataFrame([record] * ns).to_csv(path): header ",0,1,...", then
- * "i,v0,v1,..." per row, '\n' line ends. */
+/* pandas DataFrame([record] * ns).to_csv(path, compression=...): header
+ * ",0,1,...", then "i,v0,v1,..." per row, '\n' line ends; compressed
+ * (gzip, zip, bz2, xz) as pandas writes it (csvz.c). The name stays
+ * "*.csv": DLIO's YAML path (a string compression) adds no suffix
+ * (docs/data.md). */
 static ct_status write_csv(const ct_dlio_config *c, gen_file *g)
 {
-    if (c->compression != CT_COMP_NONE)
-        return ct_fail(NULL, CT_EUNSUPPORTED,
-                       "dataset.compression: csv generation supports 'none' only (pandas writes "
-                       "the time into compressed headers)");
     size_t n = g->content_len;
-    FILE *f = fopen(g->path, "wb");
-    if (!f)
-        return ct_fail(NULL, CT_EIO, "cannot create '%s': %s", g->path, strerror(errno));
-    char *row = malloc(n * 4 + 32);
-    if (!row) {
-        fclose(f);
-        return ct_fail(NULL, CT_ENOMEM, "out of memory writing '%s'", g->path);
-    }
+    ct_csv_out *f;
+    ct_status st0 = ct_csv_out_open(&f, g->path, c->compression);
+    if (st0 != CT_OK)
+        return st0;
+    size_t digits = 1; /* the header's widest column number, n - 1 */
+    for (size_t v = n; v >= 10; v /= 10)
+        digits++;
+    char *row = malloc(n * (digits + 4) + 32);
+    if (!row)
+        return ct_csv_out_close(f, ct_fail(NULL, CT_ENOMEM, "out of memory writing '%s'", g->path));
     size_t p = 0;
     for (size_t i = 0; i < n; i++)
         p += (size_t)sprintf(row + p, ",%zu", i);
     row[p++] = '\n';
-    ct_status st = ct_write_all(f, row, p, g->path);
+    ct_status st = ct_csv_out_write(f, row, p);
     /* the values part is the same for every row */
     size_t q = 0;
     for (size_t i = 0; i < n; i++)
@@ -266,14 +268,12 @@ static ct_status write_csv(const ct_dlio_config *c, gen_file *g)
     for (int64_t r = 0; st == CT_OK && r < c->num_samples_per_file; r++) {
         char idx[24];
         int il = sprintf(idx, "%lld", (long long)r);
-        st = ct_write_all(f, idx, (size_t)il, g->path);
+        st = ct_csv_out_write(f, idx, (size_t)il);
         if (st == CT_OK)
-            st = ct_write_all(f, row, q, g->path);
+            st = ct_csv_out_write(f, row, q);
     }
     free(row);
-    if (fclose(f) != 0 && st == CT_OK)
-        st = ct_fail(NULL, CT_EIO, "%s: close failed", g->path);
-    return st;
+    return ct_csv_out_close(f, st);
 }
 
 /* indexed_binary_generator.py, the per-file path: the drawn buffer
@@ -344,6 +344,7 @@ static void write_worker(void *arg, int tid, int nthreads)
         case CT_FMT_TFRECORD: st = write_tfrecord(g->c, f); break;
         case CT_FMT_CSV: st = write_csv(g->c, f); break;
         case CT_FMT_JPEG: st = ct_jpeg_write(f->path, f->content, f->d1, f->d2); break;
+        case CT_FMT_PNG: st = ct_png_write(f->path, f->content, f->d1, f->d2); break;
         default: st = write_ibin(g->c, f, f->collective); break;
         }
         g->status[i] = st;
@@ -368,6 +369,7 @@ static ct_status draw_content(const ct_dlio_config *c, ct_nprand *r, gen_file *g
     }
     case CT_FMT_CSV:
     case CT_FMT_JPEG: /* one (dim1, dim2) image per file */
+    case CT_FMT_PNG:
         n = keep = sample;
         break;
     case CT_FMT_INDEXED_BINARY:
@@ -378,8 +380,11 @@ static ct_status draw_content(const ct_dlio_config *c, ct_nprand *r, gen_file *g
                 return ct_fail(NULL, CT_EUNSUPPORTED,
                                "indexed_binary with one file per rank and samples over 1 MiB: DLIO "
                                "2.0.0 fails here too (range step 0)");
-            uint64_t loops = (ns + spl - 1) / spl;
-            n = keep = loops * spl * sample;
+            /* rank r writes write j of spl samples at r*spr + j*spl: the
+             * file ends after the last rank's last write */
+            uint64_t R = (uint64_t)collective, spr = (ns + ns % R) / R;
+            uint64_t loops = (spr + spl - 1) / spl;
+            n = keep = ((R - 1) * spr + loops * spl) * sample;
         } else {
             uint64_t total = n;
             if (total > (uint64_t)c->generation_buffer_size && sample)
@@ -400,9 +405,30 @@ static ct_status draw_content(const ct_dlio_config *c, ct_nprand *r, gen_file *g
             ct_nprand_uint8(r, 255, g->content + s * sample, sample);
     } else if ((c->format == CT_FMT_INDEXED_BINARY || c->format == CT_FMT_MMAP_INDEXED_BINARY) &&
                collective) {
+        /* indexed_binary_generator.py, files <= ranks: every rank draws
+         * randint(255, size=spl*sample) per write (the same bytes on every
+         * rank: all seed 10) and calls Write_at_all(offset (r*spr +
+         * j*spl)*sample); the writes applied in (j, r) order, later ones
+         * winning where ranks overlap (MPI leaves that undefined; ROMIO's
+         * two-phase order) */
         uint64_t spl = 1048576u / sample, chunk = spl * sample;
-        for (uint64_t o = 0; o < keep; o += chunk)
-            ct_nprand_uint8(r, 255, g->content + o, chunk);
+        uint64_t R = (uint64_t)collective, spr = (ns + ns % R) / R, loops = (spr + spl - 1) / spl;
+        uint8_t *w = R > 1 ? malloc(chunk) : NULL;
+        if (R > 1 && !w) {
+            free(g->content);
+            g->content = NULL;
+            return ct_fail(NULL, CT_ENOMEM, "out of memory generating '%s'", g->path);
+        }
+        for (uint64_t j = 0; j < loops; j++) {
+            if (R == 1) {
+                ct_nprand_uint8(r, 255, g->content + j * chunk, chunk);
+                continue;
+            }
+            ct_nprand_uint8(r, 255, w, chunk);
+            for (uint64_t rk = 0; rk < R; rk++)
+                memcpy(g->content + (rk * spr + j * spl) * sample, w, chunk);
+        }
+        free(w);
     } else {
         /* the part DLIO draws but never writes (hdf5) still advances the
          * stream; after the last file nothing reads it */
@@ -432,13 +458,12 @@ ct_status ct_dlio_generate(const ct_dlio_config *c, const ct_dlio_gen_opts *opts
         return ct_fail(NULL, CT_EINVAL, "ct_dlio_generate: NULL argument");
     switch (c->format) {
     case CT_FMT_NPZ: case CT_FMT_NPY: case CT_FMT_HDF5: case CT_FMT_TFRECORD: case CT_FMT_CSV:
-    case CT_FMT_INDEXED_BINARY: case CT_FMT_MMAP_INDEXED_BINARY: case CT_FMT_JPEG:
+    case CT_FMT_INDEXED_BINARY: case CT_FMT_MMAP_INDEXED_BINARY: case CT_FMT_JPEG: case CT_FMT_PNG:
         break;
     default:
         return ct_fail(NULL, CT_EUNSUPPORTED,
                        "dataset.format: generating '%s' is not supported yet (supported: npz, npy, "
-                       "hdf5, tfrecord, csv, indexed_binary, mmap_indexed_binary, jpeg; png is "
-                       "not: see docs/data.md)",
+                       "hdf5, tfrecord, csv, indexed_binary, mmap_indexed_binary, jpeg, png)",
                        ct_data_format_name((ct_data_format)c->format));
     }
     if (c->format == CT_FMT_NPZ && c->compression != CT_COMP_NONE && c->compression != CT_COMP_ZIP)
@@ -494,7 +519,27 @@ ct_status ct_dlio_generate(const ct_dlio_config *c, const ct_dlio_gen_opts *opts
         }
     }
     int collective = (c->format == CT_FMT_INDEXED_BINARY || c->format == CT_FMT_MMAP_INDEXED_BINARY) &&
-                     ibin_collective(c, size);
+                             ibin_collective(c, size)
+                         ? size
+                         : 0;
+    if (collective && rank > 0 && rank < total) {
+        /* DLIO's rank r takes part in every file: before its own file r it
+         * has drawn the writes of files 0 .. r-1 (ctrain's rank r writes file
+         * r alone, whole) */
+        for (int64_t k = 0; k < rank; k++) {
+            uint64_t sample = (uint64_t)(dims[2 * k] * dims[2 * k + 1]);
+            uint64_t ns = (uint64_t)c->num_samples_per_file, spl = sample ? 1048576u / sample : 0;
+            uint64_t spr = (ns + ns % (uint64_t)size) / (uint64_t)size;
+            uint8_t *w = spl ? malloc(spl * sample) : NULL;
+            if (spl && !w) {
+                st = ct_fail(NULL, CT_ENOMEM, "out of memory");
+                goto out;
+            }
+            for (uint64_t j = 0; spl && j < (spr + spl - 1) / spl; j++)
+                ct_nprand_uint8(rng, 255, w, spl * sample);
+            free(w);
+        }
+    }
     const uint64_t budget = 1ULL << 30;
     int64_t done = 0, mine = total > rank ? (total - rank + size - 1) / size : 0;
     for (int64_t i = rank; i < total;) {

@@ -85,35 +85,10 @@ ct_status ct_jpeg_write(const char *path, const uint8_t *px, int64_t h, int64_t 
     return CT_OK;
 }
 
-/* A decoded image, f->img between open and close. */
-typedef struct jpeg_img {
-    uint8_t *px;
-    size_t len;
-} jpeg_img;
-
-static void jpeg_close(ct_data_file *f)
+/* Decodes the n bytes at buf into im (ct_open_decoded's decode). */
+static ct_status jpeg_decode(ct_data_file *f, const uint8_t *buf, uint64_t n, void *img)
 {
-    jpeg_img *im = f->img;
-    if (im)
-        free(im->px);
-    free(im);
-    f->img = NULL;
-}
-
-static ct_status jpeg_open(ct_data_file *f)
-{
-    uint8_t *buf = NULL;
-    uint64_t n = 0;
-    ct_status st = ct_read_file(f->path, f->odirect, &buf, &n);
-    if (st != CT_OK)
-        return st;
-    f->bytes_read += n;
-    jpeg_img *im = calloc(1, sizeof *im);
-    if (!im) {
-        free(buf);
-        return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", f->path);
-    }
-    f->img = im;
+    ct_image *im = img;
     struct jpeg_decompress_struct d;
     jerr e;
     d.err = jpeg_std_error(&e.pub);
@@ -121,7 +96,6 @@ static ct_status jpeg_open(ct_data_file *f)
     e.pub.emit_message = jerr_warn;
     if (setjmp(e.jb)) {
         jpeg_destroy_decompress(&d);
-        free(buf);
         return ct_fail(NULL, CT_EFORMAT, "%s: not a readable JPEG file: %s", f->path, e.msg);
     }
     jpeg_create_decompress(&d);
@@ -133,7 +107,6 @@ static ct_status jpeg_open(ct_data_file *f)
     im->px = malloc(im->len ? im->len : 1);
     if (!im->px) {
         jpeg_destroy_decompress(&d);
-        free(buf);
         return ct_fail(NULL, CT_ENOMEM, "%s: out of memory for %zu pixels", f->path, im->len);
     }
     while (d.output_scanline < d.output_height) {
@@ -142,19 +115,13 @@ static ct_status jpeg_open(ct_data_file *f)
     }
     jpeg_finish_decompress(&d);
     jpeg_destroy_decompress(&d);
-    free(buf);
     f->nsamples = 1;
     return CT_OK;
 }
 
-static ct_status jpeg_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
+static ct_status jpeg_open(ct_data_file *f)
 {
-    jpeg_img *im = f->img;
-    if (i < 0 || !im)
-        return ct_fail(NULL, CT_EINVAL, "%s: sample %lld: no image", f->path, (long long)i);
-    *data = im->px;
-    *len = im->len;
-    return CT_OK;
+    return ct_open_decoded(f, sizeof(ct_image), jpeg_decode);
 }
 
-const ct_reader_vt ct_reader_jpeg = {jpeg_open, jpeg_sample, jpeg_close};
+const ct_reader_vt ct_reader_jpeg = {jpeg_open, ct_image_sample, ct_image_close};

@@ -11,11 +11,15 @@
  * reader thread allocates once. Whole files are mapped rather than read
  * when not O_DIRECT (load_whole): the bytes are checked and copied out of
  * the page cache, one pass fewer than read() into a buffer, and no buffer
- * pages to zero. */
+ * pages to zero. indexed_binary and contiguous hdf5 files are mapped too
+ * (not populated: a sample's pages are faulted in when it is read). The
+ * mappings are reference counted (ct_data_map) so that the loader's
+ * zero-copy batches can keep viewing a file after its handle moved on. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -126,6 +130,119 @@ ct_status ct_read_file(const char *path, int odirect, uint8_t **buf, uint64_t *l
     return CT_OK;
 }
 
+ct_status ct_open_decoded(ct_data_file *f, size_t img_size,
+                          ct_status (*decode)(ct_data_file *f, const uint8_t *b, uint64_t n,
+                                              void *img))
+{
+    uint8_t *buf = NULL;
+    uint64_t n = 0;
+    ct_status st = ct_read_file(f->path, f->odirect, &buf, &n);
+    if (st != CT_OK)
+        return st;
+    f->bytes_read += n;
+    f->img = calloc(1, img_size);
+    st = f->img ? decode(f, buf, n, f->img)
+                : ct_fail(NULL, CT_ENOMEM, "%s: out of memory", f->path);
+    free(buf);
+    return st;
+}
+
+ct_status ct_image_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
+{
+    const ct_image *im = f->img;
+    if (i < 0 || !im || !im->px)
+        return ct_fail(NULL, CT_EINVAL, "%s: sample %lld: no image", f->path, (long long)i);
+    *data = im->px;
+    *len = im->len;
+    return CT_OK;
+}
+
+void ct_image_close(ct_data_file *f)
+{
+    ct_image *im = f->img;
+    if (im)
+        free(im->px);
+    free(im);
+    f->img = NULL;
+}
+
+/* ---- file mappings shared with the loader's batches ---- */
+
+/* A read-only mapping of a data file. The handle that made it holds one
+ * reference; a zero-copy batch holding views into it holds more
+ * (ct_data_file_view), so the mapping outlives a reopen of the handle until
+ * the last batch viewing it is released. The count is atomic: handles are
+ * reopened by reader threads, batches released by the consumer. */
+struct ct_data_map {
+    void *addr;
+    size_t len;
+    atomic_int refs;
+};
+
+static ct_data_map *map_new(void *addr, size_t len)
+{
+    ct_data_map *m = malloc(sizeof *m);
+    if (!m)
+        return NULL;
+    m->addr = addr;
+    m->len = len;
+    atomic_init(&m->refs, 1);
+    return m;
+}
+
+void ct_data_map_release(ct_data_map *m)
+{
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        munmap(m->addr, m->len);
+        free(m);
+    }
+}
+
+/* Maps all of fd (size bytes) read-only; populate: map the page-cache pages
+ * in at once (MAP_POPULATE: read from storage where not cached). NULL if
+ * the file is empty or mmap refuses. */
+static ct_data_map *map_fd(int fd, uint64_t size, int populate)
+{
+    if (size == 0 || size > (uint64_t)SIZE_MAX)
+        return NULL;
+    int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+    if (populate)
+        flags |= MAP_POPULATE;
+#else
+    (void)populate;
+#endif
+    void *a = mmap(NULL, (size_t)size, PROT_READ, flags, fd, 0);
+    if (a == MAP_FAILED)
+        return NULL;
+    ct_data_map *m = map_new(a, (size_t)size);
+    if (!m)
+        munmap(a, (size_t)size);
+    return m;
+}
+
+/* Reads bytes [off, off + n) of a mapping that was not populated: the
+ * pages are faulted in (from storage where not cached) and mapped, as a
+ * pread of them would read them, without a copy. */
+static void map_populate(const ct_data_map *m, uint64_t off, uint64_t n)
+{
+    if (!n)
+        return;
+    uint8_t *a = (uint8_t *)m->addr;
+    uint64_t start = off / ALIGN * ALIGN, end = off + n;
+#ifdef MADV_POPULATE_READ
+    if (madvise(a + start, (size_t)(end - start), MADV_POPULATE_READ) == 0)
+        return;
+#endif
+    /* kernels before 5.14: touch one byte per page */
+    volatile const uint8_t *v = a;
+    uint8_t sink = 0;
+    for (uint64_t k = start; k < end; k += ALIGN)
+        sink ^= v[k];
+    sink ^= v[end - 1];
+    (void)sink;
+}
+
 /* ---- shared state of the whole-file readers ---- */
 
 typedef struct whole {
@@ -133,8 +250,8 @@ typedef struct whole {
     /* whole-file readers: the file's bytes, file.p or a read-only mapping
      * of the file (see load_whole) */
     const uint8_t *fp;
-    void *mapped;
-    size_t maplen;
+    ct_data_map *map;  /* the file mapped (npy, npz, tfrecord, indexed
+                          binary, contiguous hdf5), NULL if not */
     fbuf scratch;     /* inflated npz member, or a csv/hdf5/ibin sample */
     fbuf gather;      /* a C-order npy/npz sample (not scratch: it may hold the array) */
     uint64_t size;
@@ -144,6 +261,9 @@ typedef struct whole {
     /* tfrecord: record payload offsets and lengths (whole file), or record
      * starts and total lengths from the index (per record, idx = 1) */
     uint64_t *recoff, *reclen;
+    /* whole file: each record's "image" bytes (offset in the file, length;
+     * length UINT64_MAX if its Example does not parse: tfr_sample says why) */
+    uint64_t *imgoff, *imglen;
     size_t reccap;
     int idx;
     uint64_t win_off, win_len; /* file bytes [win_off, +win_len) are in file */
@@ -156,20 +276,18 @@ typedef struct whole {
     /* hdf5 */
     hid_t h5file, h5ds;
     int64_t h5d1, h5d2;
+    uint64_t h5off;  /* file offset of a contiguous dataset's data (map) */
     /* indexed binary */
     int fd;
     uint64_t *ioff, *isz;
-    uint8_t *map;
 } whole;
 
 static whole *W(ct_data_file *f) { return f->impl; }
 
 static void unmap_whole(whole *w)
 {
-    if (w->mapped)
-        munmap(w->mapped, w->maplen);
-    w->mapped = NULL;
-    w->maplen = 0;
+    ct_data_map_release(w->map); /* unmapped when no batch views it */
+    w->map = NULL;
     w->fp = NULL;
 }
 
@@ -191,20 +309,11 @@ static ct_status load_whole(ct_data_file *f)
     if (fd < 0)
         return ct_fail(NULL, CT_EIO, "cannot open '%s': %s", f->path, strerror(errno));
     w->size = size;
-    if (!f->odirect && size > 0 && size <= (uint64_t)SIZE_MAX) {
-        int flags = MAP_PRIVATE;
-#ifdef MAP_POPULATE
-        flags |= MAP_POPULATE;
-#endif
-        void *m = mmap(NULL, (size_t)size, PROT_READ, flags, fd, 0);
-        if (m != MAP_FAILED) {
-            close(fd);
-            w->mapped = m;
-            w->maplen = (size_t)size;
-            w->fp = m;
-            f->bytes_read += size;
-            return CT_OK;
-        }
+    if (!f->odirect && (w->map = map_fd(fd, size, 1)) != NULL) {
+        close(fd);
+        w->fp = w->map->addr;
+        f->bytes_read += size;
+        return CT_OK;
     }
     ct_status st = read_fd_all(fd, size, &w->file, f->path, &f->bytes_read);
     close(fd);
@@ -319,6 +428,12 @@ static ct_status rec_grow(whole *w, size_t n, const char *path)
     if (!b)
         return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", path);
     w->reclen = b;
+    if (!(a = realloc(w->imgoff, cap * sizeof *a)))
+        return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", path);
+    w->imgoff = a;
+    if (!(a = realloc(w->imglen, cap * sizeof *a)))
+        return ct_fail(NULL, CT_ENOMEM, "%s: out of memory", path);
+    w->imglen = a;
     w->reccap = cap;
     return CT_OK;
 }
@@ -456,17 +571,31 @@ static ct_status tfr_open(ct_data_file *f)
     ct_status st = load_whole(f);
     if (st != CT_OK)
         return st;
+    /* One sequential pass: frame each record, check both its CRCs, and
+     * find its "image" bytes while the record is in the cache (parsing the
+     * Example later, when its sample is asked for, cost a cache miss per
+     * sample: ~18% of a warm bert epoch; checking three records' CRCs in
+     * lockstep was slower than this one stream: the next header is then
+     * never in the cache). */
     const uint8_t *p = w->fp;
     uint64_t off = 0;
     size_t n = 0;
     while (off < w->size) {
-        uint64_t len;
+        uint64_t len = 0;
         if ((st = tfr_frame(p + off, w->size - off, off, f->path, &len)) != CT_OK)
             return st;
         if ((st = rec_grow(w, n, f->path)) != CT_OK)
             return st;
         w->recoff[n] = off + 12;
         w->reclen[n] = len;
+        const uint8_t *img;
+        size_t il;
+        if (ct_example_bytes(p + off + 12, (size_t)len, "image", &img, &il) == CT_OK) {
+            w->imgoff[n] = (uint64_t)(img - p);
+            w->imglen[n] = il;
+        } else {
+            w->imglen[n] = UINT64_MAX;
+        }
         n++;
         off += 16 + len;
     }
@@ -531,7 +660,7 @@ static ct_status tfr_sample(ct_data_file *f, int64_t i, const uint8_t **data, si
         return ct_fail(NULL, CT_EINVAL, "%s: record %lld is outside [0, %lld)", f->path,
                        (long long)i, (long long)f->nsamples);
     const uint8_t *ex;
-    uint64_t exoff, exlen;
+    uint64_t exoff, exlen = 0;
     if (w->idx) {
         const uint8_t *p = NULL;
         w->run = i == w->last_rec + 1 ? w->run + 1 : 0;
@@ -547,6 +676,10 @@ static ct_status tfr_sample(ct_data_file *f, int64_t i, const uint8_t **data, si
                            (unsigned long long)w->reclen[i]);
         ex = p + 12;
         exoff = w->recoff[i] + 12;
+    } else if (w->imglen[i] != UINT64_MAX) {
+        *data = w->fp + w->imgoff[i];
+        *len = (size_t)w->imglen[i];
+        return CT_OK;
     } else {
         ex = w->fp + w->recoff[i];
         exoff = w->recoff[i];
@@ -600,8 +733,15 @@ static ct_status csv_sample(ct_data_file *f, int64_t i, const uint8_t **data, si
     if (!e)
         e = w->fp + w->size;
     ct_status st = fbuf_reserve(&w->scratch, (size_t)(e - p), f->path);
-    if (st != CT_OK)
-        return st;
+    if (st == CT_OK)
+        st = ct_csv_row(f->path, "offset", w->fp, p, e, i, w->scratch.p, len);
+    *data = w->scratch.p;
+    return st;
+}
+
+ct_status ct_csv_row(const char *path, const char *what, const uint8_t *text, const uint8_t *p,
+                     const uint8_t *e, int64_t row, uint8_t *out, size_t *count)
+{
     size_t n = 0;
     while (p < e && *p != ',')
         p++;
@@ -609,19 +749,18 @@ static ct_status csv_sample(ct_data_file *f, int64_t i, const uint8_t **data, si
         p++; /* ',' */
         unsigned v = 0;
         int digits = 0;
-        while (p < e && *p >= '0' && *p <= '9') {
+        while (p < e && *p >= '0' && *p <= '9' && digits < 4) {
             v = v * 10 + (unsigned)(*p++ - '0');
             digits++;
         }
         if (p < e && *p == '\r')
             p++;
         if (!digits || v > 255 || (p < e && *p != ','))
-            return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: row %lld: expected integers 0..255",
-                           f->path, (unsigned long long)(p - w->fp), (long long)i);
-        w->scratch.p[n++] = (uint8_t)v;
+            return ct_fail(NULL, CT_EFORMAT, "%s: %s %llu: row %lld: expected integers 0..255",
+                           path, what, (unsigned long long)(p - text), (long long)row);
+        out[n++] = (uint8_t)v;
     }
-    *data = w->scratch.p;
-    *len = n;
+    *count = n;
     return CT_OK;
 }
 
@@ -658,6 +797,26 @@ static ct_status h5_open(ct_data_file *f)
     hid_t t = H5Dget_type(w->h5ds);
     w->h5d2 = (int64_t)H5Tget_size(t);
     H5Tclose(t);
+    /* A contiguous dataset without external storage (DLIO's default: no
+     * chunking, no compression) is its bytes at one file offset, sample
+     * axis first: map the file and hand out sample i in place, the bytes
+     * H5Dread returns with the file's own type (no conversion). */
+    hid_t dcpl = H5Dget_create_plist(w->h5ds);
+    int contiguous = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS &&
+                     H5Pget_external_count(dcpl) == 0;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    haddr_t off = contiguous ? H5Dget_offset(w->h5ds) : HADDR_UNDEF;
+    uint64_t size, need = (uint64_t)f->nsamples * (uint64_t)w->h5d1 * (uint64_t)w->h5d2;
+    if (off != HADDR_UNDEF) {
+        int fd = open_file(f->path, 0, &size);
+        if (fd >= 0) {
+            if ((uint64_t)off <= size && need <= size - (uint64_t)off)
+                w->map = map_fd(fd, size, 0);
+            close(fd);
+            w->h5off = (uint64_t)off;
+        }
+    }
     return CT_OK;
 }
 
@@ -668,6 +827,14 @@ static ct_status h5_sample(ct_data_file *f, int64_t i, const uint8_t **data, siz
         return ct_fail(NULL, CT_EINVAL, "%s: sample %lld is outside [0, %lld)", f->path,
                        (long long)i, (long long)f->nsamples);
     size_t n = (size_t)(w->h5d1 * w->h5d2);
+    if (w->map) {
+        uint64_t off = w->h5off + (uint64_t)i * n;
+        map_populate(w->map, off, n);
+        f->bytes_read += n;
+        *data = (const uint8_t *)w->map->addr + off;
+        *len = n;
+        return CT_OK;
+    }
     ct_status st = fbuf_reserve(&w->scratch, n, f->path);
     if (st != CT_OK)
         return st;
@@ -744,6 +911,9 @@ static ct_status ibin_open(ct_data_file *f)
     if (w->fd < 0)
         return ct_fail(NULL, CT_EIO, "cannot open '%s': %s", f->path, strerror(errno));
     w->size = size;
+    /* mapped, not populated: a sample's pages are read when it is (see
+     * ibin_sample); where mmap refuses, pread */
+    w->map = map_fd(w->fd, size, 0);
     for (uint64_t k = 0; k < no; k++)
         if (w->ioff[k] > size || w->isz[k] > size - w->ioff[k])
             return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: sample %llu (%llu bytes) runs past the end",
@@ -760,6 +930,15 @@ static ct_status ibin_sample(ct_data_file *f, int64_t i, const uint8_t **data, s
         return ct_fail(NULL, CT_EINVAL, "%s: sample %lld is outside [0, %lld)", f->path,
                        (long long)i, (long long)f->nsamples);
     uint64_t off = w->ioff[i], n = w->isz[i];
+    if (w->map) {
+        /* the sample's pages read into the page cache and mapped, no copy
+         * (the bytes a pread would return; ibin_open checked the range) */
+        map_populate(w->map, off, n);
+        f->bytes_read += n;
+        *data = (const uint8_t *)w->map->addr + off;
+        *len = (size_t)n;
+        return CT_OK;
+    }
     ct_status st = fbuf_reserve(&w->scratch, (size_t)n, f->path);
     if (st != CT_OK)
         return st;
@@ -810,9 +989,10 @@ static const ct_reader_vt *vt_for(int32_t fmt)
     case CT_FMT_NPY: return &ct_reader_npy;
     case CT_FMT_NPZ: return &ct_reader_npz;
     case CT_FMT_TFRECORD: return &ct_reader_tfrecord;
-    case CT_FMT_CSV: return &ct_reader_csv;
+    case CT_FMT_CSV: return &ct_reader_csvz; /* csvz.c: compressed, else ct_reader_csv */
     case CT_FMT_HDF5: return &ct_reader_hdf5;
     case CT_FMT_JPEG: return &ct_reader_jpeg;
+    case CT_FMT_PNG: return &ct_reader_png;
     case CT_FMT_INDEXED_BINARY:
     case CT_FMT_MMAP_INDEXED_BINARY: return &ct_reader_ibin;
     default: return NULL;
@@ -883,6 +1063,8 @@ void ct_data_file_close(ct_data_file *f)
     free(w->gather.p);
     free(w->recoff);
     free(w->reclen);
+    free(w->imgoff);
+    free(w->imglen);
     free(w->rows);
     free(w);
     free(f->path);
@@ -902,8 +1084,10 @@ uint64_t ct_data_file_resident(const ct_data_file *f)
     if (!f)
         return 0;
     const whole *w = f->impl;
-    return (uint64_t)w->file.cap + (uint64_t)w->scratch.cap + (uint64_t)w->gather.cap +
-           (uint64_t)w->maplen;
+    /* a whole file mapped and populated (load_whole) is resident; the lazy
+     * mappings of indexed_binary and hdf5 hold only what was read */
+    uint64_t mapped = w->map && w->fp == w->map->addr ? (uint64_t)w->map->len : 0;
+    return (uint64_t)w->file.cap + (uint64_t)w->scratch.cap + (uint64_t)w->gather.cap + mapped;
 }
 uint64_t ct_data_file_bytes_read(const ct_data_file *f) { return f ? f->bytes_read : 0; }
 
@@ -914,4 +1098,21 @@ ct_status ct_data_file_sample(ct_data_file *f, int64_t i, const uint8_t **data, 
     if (!f->path || (f->nsamples == 0 && i >= 0))
         return ct_fail(NULL, CT_ESTATE, "ct_data_file_sample: no file is open");
     return f->vt->sample(f, i, data, len);
+}
+
+int ct_data_map_holds(const ct_data_map *m, const uint8_t *p, size_t n)
+{
+    if (!m || !p)
+        return 0;
+    uintptr_t a = (uintptr_t)m->addr, q = (uintptr_t)p;
+    return q >= a && n <= m->len && q - a <= m->len - n;
+}
+
+ct_data_map *ct_data_file_view(ct_data_file *f, const uint8_t *p, size_t n)
+{
+    ct_data_map *m = f ? W(f)->map : NULL;
+    if (!ct_data_map_holds(m, p, n))
+        return NULL;
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
 }

@@ -10,8 +10,9 @@ project venv), for every format ctrain generates:
     (dlio_benchmark/reader/*.py through its ReaderFactory, each sample via
     read_index/get_sample; TFReader's tf.data pipeline for tfrecord), and the
     samples they hold equal what ctrain's readers return;
-  - NumPy, h5py, pandas and TensorFlow's TFRecordDataset read ctrain's files
-    and agree with ctrain's readers; ctrain reads DLIO's files the same way.
+  - NumPy, h5py, pandas, PIL and TensorFlow's TFRecordDataset read ctrain's
+    files and agree with ctrain's readers; ctrain reads DLIO's files the same
+    way (png: PIL's pixels; csv with gzip/zip/bz2/xz: pandas' decompressed rows).
 
 DLIO runs in a child process: it seeds NumPy's global generator, keeps
 process-wide singletons (ConfigArguments, DLIOMPI) and initialises MPI.
@@ -51,6 +52,17 @@ CASES = [
                                  num_samples_per_file=3, record_length=500)),
     ("jpeg", dict(format="jpeg", num_files_train=3, num_files_eval=1, num_samples_per_file=1,
                   record_length=4096, record_length_stdev=1200, num_subfolders_train=2)),
+    ("png", dict(format="png", num_files_train=3, num_files_eval=1, num_samples_per_file=1,
+                 record_length=40000, record_length_stdev=12000, num_subfolders_train=2)),
+    # the YAML string, as the dlio_benchmark command passes it (gen_data_refs)
+    ("csv_gzip", dict(format="csv", num_files_train=2, num_samples_per_file=3, record_length=900,
+                      record_length_stdev=300, compression="gzip")),
+    ("csv_zip", dict(format="csv", num_files_train=2, num_samples_per_file=2, record_length=1500,
+                     compression="zip")),
+    ("csv_bz2", dict(format="csv", num_files_train=2, num_samples_per_file=2, record_length=1200,
+                     record_length_stdev=300, compression="bz2")),
+    ("csv_xz", dict(format="csv", num_files_train=2, num_samples_per_file=2, record_length=1200,
+                    record_length_stdev=300, compression="xz")),
 ]
 NAMES = [c[0] for c in CASES]
 
@@ -95,7 +107,8 @@ def read_with_dlio(c):
     from dlio_benchmark.reader.reader_factory import ReaderFactory
     from dlio_benchmark.utils.config import ConfigArguments, LoadConfig
     ds = dict(c["ds"], data_folder=c["ct"])
-    ds.pop("compression", None)  # reading: no effect
+    comp = ds.pop("compression", None)  # reading: no effect (csv: see below)
+    comp = comp if ds["format"] == "csv" else None
     fw = "tensorflow" if ds["format"] == "tfrecord" else "pytorch"
     ConfigArguments.reset()
     args = ConfigArguments.get_instance()
@@ -104,11 +117,31 @@ def read_with_dlio(c):
     fmt = ds["format"]
     files = sorted(glob.glob(os.path.join(c["ct"], "train", "**", "*." + fmt), recursive=True),
                    key=lambda p: int(os.path.basename(p).split("_")[1]))
+    got = {}
+    if comp:
+        # DLIO's generator keeps the ".csv" name for compressed content
+        # (the YAML string path); CSVReader's pd.read_csv(f,
+        # compression="infer") infers from the name, so it reads ctrain's
+        # bytes through "*.csv.gz" (.zip, .bz2, .xz) links (and fails on the ".csv" names:
+        # checked below with DLIO's reader, recorded for the parent)
+        links = os.path.join(c["out"], "gz")
+        os.makedirs(links, exist_ok=True)
+        plain = [os.path.abspath(p) for p in files]
+        for i, p in enumerate(files):
+            q = os.path.join(links, os.path.basename(p) + {"gzip": ".gz", "zip": ".zip", "bz2": ".bz2", "xz": ".xz"}[comp])
+            if not os.path.exists(q):
+                os.link(p, q)
+            files[i] = q
     args.derive_configurations(files, [])
     args.reconfigure(0)
     reader = ReaderFactory.get_reader(args.format, DatasetType.TRAIN, 0, 0)
+    if comp:
+        try:
+            reader.open(plain[0])
+            got["csv_name_readable"] = np.array([1])
+        except Exception:
+            got["csv_name_readable"] = np.array([0])
     spf = ds["num_samples_per_file"]
-    got = {}
     if args.format == FormatType.TFRECORD:
         # DLIO's pipeline: TFRecordDataset over ctrain's files, parse_example
         # with its feature spec, batches of batch_size (counted)
@@ -140,7 +173,7 @@ def read_with_dlio(c):
                     x = obj["records"][k]
                 elif args.format == FormatType.CSV:
                     x = obj[k][1:]  # pandas' to_numpy keeps the index column
-                elif args.format == FormatType.JPEG:
+                elif args.format in (FormatType.JPEG, FormatType.PNG):
                     x = obj  # ImageReader: np.asarray(Image.open(f)), one image
                 else:
                     # IndexedBinaryReader's index (its mmap variant views
@@ -281,6 +314,18 @@ def assert_same_tree(ct, ref):
             x, y = f1.read(), f2.read()
         if x != y and rel.endswith(".tfrecord") and same_examples(x, y):
             continue
+        if x[:2] == y[:2] == b"\x1f\x8b" and len(x) > 10 and len(y) > 10:
+            # gzip (csv with compression): MTIME (bytes 4-7) is the time
+            # of writing in both; everything else must be equal
+            tx, ty = (int.from_bytes(z[4:8], "little") for z in (x, y))
+            assert tx > 0 and abs(tx - ty) < 3600, (tx, ty)
+            x, y = x[:4] + x[8:], y[:4] + y[8:]
+        if rel.endswith(".csv") and x[:4] == y[:4] == b"PK\x03\x04" and len(x) == len(y):
+            # zip (csv with compression): the DOS time and date of writing
+            # (local header bytes 10-13, central directory entry 12-15)
+            cd = int.from_bytes(y[-6:-2], "little")
+            assert 0 < cd < len(y) and y[cd:cd + 4] == b"PK\x01\x02"
+            x, y = (z[:10] + z[14:cd + 12] + z[cd + 16:] for z in (x, y))
         assert x == y, f"{rel}: ctrain's file differs from dlio-benchmark's " \
                        f"({len(x)} vs {len(y)} bytes, first difference at " \
                        f"{next((i for i in range(min(len(x), len(y))) if x[i] != y[i]), min(len(x), len(y)))})"
@@ -315,6 +360,9 @@ def test_dlio_readers_read_ctrain_files(interop, name):
     c = interop[0][name]
     got = dict(np.load(os.path.join(c["out"], "dlio_read.npz")))
     _, ours = ct_samples(c["yaml"])
+    if "csv_name_readable" in got:
+        # DLIO 2.0.0 cannot read its own compressed csv (docs/data.md)
+        assert got.pop("csv_name_readable").tolist() == [0]
     if c["ds"]["format"] == "tfrecord":
         ds = c["ds"]
         expect = ds["num_files_train"] * ds["num_samples_per_file"] // 1  # batch_size 1
@@ -325,7 +373,7 @@ def test_dlio_readers_read_ctrain_files(interop, name):
         assert np.array_equal(got[k], ours[k]), f"{name} sample {k}"
 
 
-def third_party_read(fmt, path, k, tf_read):
+def third_party_read(fmt, path, k, tf_read, comp=None):
     """Sample k of a file, read by NumPy / h5py / pandas / TensorFlow
     (tfrecord: TFRecordDataset + tf.io.parse_example in the child process,
     on ctrain's files, which are byte-identical to DLIO's)."""
@@ -339,8 +387,8 @@ def third_party_read(fmt, path, k, tf_read):
             return f["records"][k]
     if fmt == "csv":
         import pandas as pd
-        return pd.read_csv(path).to_numpy()[k][1:].astype(np.uint8)
-    if fmt == "jpeg":
+        return pd.read_csv(path, compression=comp).to_numpy()[k][1:].astype(np.uint8)
+    if fmt in ("jpeg", "png"):
         from PIL import Image
         return np.asarray(Image.open(path))
     if fmt == "tfrecord":
@@ -361,7 +409,8 @@ def test_numpy_h5py_tf_read_and_ctrain_reads(interop, name, which):
     tf_read = dict(np.load(os.path.join(c["out"], "dlio_read.npz")))
     for key, sample in ours.items():
         fi, k = map(int, key.split("_"))
-        x = np.ascontiguousarray(third_party_read(fmt, w.file_path(fi), k, tf_read)).reshape(-1)
+        x = np.ascontiguousarray(third_party_read(fmt, w.file_path(fi), k, tf_read,
+                                                  c["ds"].get("compression"))).reshape(-1)
         assert x.dtype == np.uint8 and np.array_equal(x, sample), f"{name} {which} {key}"
     if fmt == "tfrecord":
         # the DALI index: "offset length" of every record, as TFRecordDataset
@@ -374,6 +423,108 @@ def test_numpy_h5py_tf_read_and_ctrain_reads(interop, name, which):
             lens = [int(n) + 16 for n in tf_read[f"reclen_{fi}"]]
             assert [ln for _, ln in lines] == lens
             assert [o for o, _ in lines] == list(np.cumsum([0] + lens[:-1]))
+
+
+def png_rows_all_filters(img, plte=None):
+    """A PNG of img (h x w [x c] uint8) whose row y uses filter y % 5 (none,
+    sub, up, average, Paeth: the encoding side written here from the PNG
+    specification, so every unfilter path of the reader is reached for
+    1..4 bytes per pixel), in two IDAT chunks."""
+    import struct
+    import zlib
+    h, w = img.shape[:2]
+    c = 1 if img.ndim == 2 else img.shape[2]
+    ct = {1: 3 if plte else 0, 2: 4, 3: 2, 4: 6}[c]
+    px = img.reshape(h, w * c).astype(np.int32)
+    raw = b""
+    prev = np.zeros(w * c, np.int32)
+    for y in range(h):
+        cur = px[y]
+        left = np.concatenate([np.zeros(c, np.int32), cur[:-c]])
+        upleft = np.concatenate([np.zeros(c, np.int32), prev[:-c]])
+        f = y % 5
+        if f == 0:
+            out = cur
+        elif f == 1:
+            out = cur - left
+        elif f == 2:
+            out = cur - prev
+        elif f == 3:
+            out = cur - (left + prev) // 2
+        else:
+            pa, pb, pc = abs(prev - upleft), abs(left - upleft), abs(left + prev - 2 * upleft)
+            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, upleft))
+            out = cur - pred
+        raw += bytes([f]) + (out & 255).astype(np.uint8).tobytes()
+        prev = cur
+    z = zlib.compress(raw)
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, ct, 0, 0, 0))
+    if plte:
+        out += chunk(b"PLTE", plte)
+    return out + chunk(b"IDAT", z[:len(z) // 2]) + chunk(b"IDAT", z[len(z) // 2:]) + \
+        chunk(b"IEND", b"")
+
+
+def test_png_reader_modes_equal_pil(tmp_path):
+    """ctrain's png reader on 8-bit PNGs of every colour type (L, LA, RGB,
+    RGBA, P; 1/2/4-bit grayscale and palette) gives PIL's
+    np.asarray(Image.open(f)): files from Pillow's encoder (optimize off and
+    on: adaptive filters incl. average) and files whose rows use all five
+    filter types."""
+    import io
+    from PIL import Image
+    rng = np.random.default_rng(5)
+    files = []
+    for mode, c in (("L", 1), ("LA", 2), ("RGB", 3), ("RGBA", 4), ("P", 1)):
+        for h, w in ((1, 1), (7, 3), (33, 21)):
+            a = rng.integers(0, 256, size=(h, w, c) if c > 1 else (h, w), dtype=np.uint8)
+            if mode == "P":
+                a = a % 16
+            smooth = (a.astype(np.int32).cumsum(axis=1) // 3).astype(np.uint8)  # filters differ
+            for arr in (a, smooth):
+                im = Image.fromarray(arr, mode)
+                if mode == "P":
+                    im.putpalette(list(range(48)))
+                for opt in (False, True):
+                    bio = io.BytesIO()
+                    im.save(bio, format="PNG", optimize=opt)
+                    files.append(bio.getvalue())
+                files.append(png_rows_all_filters(arr, bytes(range(48)) if mode == "P" else None))
+            # 1/2/4-bit grayscale (mode "1", bits=2/4 of "L") and palette
+            low = [(Image.fromarray(a if c == 1 else a[..., 0]).convert("1"), None)]
+            if mode == "L":
+                low += [(Image.fromarray(a), 2), (Image.fromarray(a), 4)]
+            if mode == "P":
+                for bits, k in ((1, 2), (2, 4), (4, 16)):
+                    im = Image.fromarray(a % k, "P")
+                    im.putpalette(list(range(3 * k)))
+                    low.append((im, bits))
+            for im, bits in low:
+                bio = io.BytesIO()
+                im.save(bio, format="PNG", **({"bits": bits} if bits else {}))
+                files.append(bio.getvalue())
+    folder = tmp_path / "png"
+    (folder / "train").mkdir(parents=True)
+    n = len(files)
+    width = len(str(n))
+    for i, b in enumerate(files):
+        (folder / "train" / f"img_{str(i).rjust(width, '0')}_of_{n}.png").write_bytes(b)
+    yaml = tmp_path / "png.yaml"
+    write_ct_yaml(str(yaml), dict(format="png", num_files_train=n, num_samples_per_file=1,
+                                  record_length=100), str(folder))
+    w = cd.Workload(str(yaml))
+    ids, data = w.read_samples(np.arange(n))
+    rows = data if isinstance(data, list) else list(data)
+    depths = set()
+    for i, b in enumerate(files):
+        depths.add((b[24], b[25]))  # IHDR bit depth, colour type
+        ref = np.asarray(Image.open(io.BytesIO(b)))
+        assert np.array_equal(np.asarray(rows[i]).reshape(-1), ref.reshape(-1)), f"file {i}"
+    assert {(1, 0), (2, 0), (4, 0), (8, 0), (1, 3), (2, 3), (4, 3), (8, 3), (8, 2), (8, 4),
+            (8, 6)} <= depths, sorted(depths)
 
 
 if __name__ == "__main__":
