@@ -114,12 +114,13 @@ def run_ctrain(binary, kind, opts, shapes, threads, min_time, label, extra=()):
 # Reduced precision, AdamW: (label, options, ctrain_bench arguments[, size]).
 # The fp32 row is the baseline the issue's targets are ratios to; all rows
 # run interleaved, round by round, and each keeps its best. The in-cache row
-# (8,192 parameters: 112 KB, in L2) is AdamW's arithmetic without the memory
+# (131,072 parameters: 3.5 MB, in L2 and L3; above the engine's serial
+# threshold, so every thread works) is AdamW's arithmetic without the memory
 # traffic, the floor under any storage format.
 IN_CACHE = "fp32, in cache (arithmetic only)"
 PRECISION = [
     ("fp32", "", []),
-    (IN_CACHE, "", [], 8192),
+    (IN_CACHE, "", [], 131072),
     ("int8 state", "state_dtype=int8", []),
     ("bf16 state", "state_dtype=bf16", []),
     ("bf16 params, fp32 master", "master_weights=true", ["--dtype", "bf16"]),
@@ -731,6 +732,145 @@ def write_markdown(doc, out_dir):
                      + (f"{r['params_per_s'] / b['params_per_s']:.2f}" if b else "-") +
                      f" | {r['params_grads_state_bytes'] / 2**20:.1f} MiB | "
                      f"{(r['rss_peak_bytes'] - r['rss_before_bytes']) / 2**20:.1f} MiB |")
+        L.append("\nbf16 state and bf16 parameters (with or without the master copy) run each "
+                 "kind's own SIMD loop with the conversions in registers (`ct_optim_kind.fused`: "
+                 "SGD, Adam, AdamW, Lion, Adagrad, RMSprop; bf16 in by a shift, out by integer "
+                 "round-to-nearest-even). 8-bit state goes through the converted pass "
+                 "(src/optim/precision.c): per 256-element block the codes are dequantized by "
+                 "register permutes over the 256-entry map into per-thread scratch, the kind's "
+                 "fp32 kernel updates it, and the block is requantized by its absmax and a "
+                 "binary search over the map's thresholds held in registers (8 searches "
+                 "interleaved). Every form gives the scalar reference's bits. The 8-bit rows are "
+                 "compute-bound on that exact nearest-entry coding (about 0.9 ns per element "
+                 "and state for decoding and coding on one core here, twice AdamW's whole "
+                 "arithmetic); the bf16 rows come close to AdamW's arithmetic itself (its two "
+                 "divisions and square root, row *" + IN_CACHE + "*). The targets are not met "
+                 "(see Not done yet).\n")
+        for t in sorted({r["threads"] for r in prec}):
+            r, b = pidx.get((label, t)), pidx.get(("fp32", t))
+            if r and b:
+                ratio = r["params_per_s"] / b["params_per_s"]
+                L.append(f"| AdamW {label} >= {need}x ctrain fp32 ({r['n_params']:,} params, "
+                         f"{t} thr) | x{ratio:.2f} | {'met' if ratio >= need else 'NOT met'} |")
+    if not prec:
+        L.append("| 8-bit-state AdamW >= 1.5x fp32; bf16 params with fp32 master >= 1.2x | "
+                 "not measured in this run (`optim_bench.py --precision-only`) | - |")
+    L.append("| Python-to-C overhead of one step | measured by bench/python_bench.py: "
+             "[python.md](python.md) (one C call; per-step cost against the tensor count) | - |\n")
+
+    # Main table
+    L.append("## All cases\n")
+    L.append("params/s; `/triad`: ctrain's bytes/s over the triad; `x best`: ctrain over the "
+             "fastest torch implementation; `x default`: over torch's for-loop"
+             + ("; `paired x best`: the median of the per-pair ratios of the paired "
+                "measurement (fp32 AdamW, cases of >= "
+                f"{PAIRED_MIN_PARAMS // 10**6}M params; see below)" if paired else "") + ".\n")
+    L.append("| optimizer | layout | params | tensors | thr | ctrain p/s | GB/s | /triad | "
+             "torch for-loop | torch foreach | torch fused | x best | x default |"
+             + (f" paired x best (median of {n_pairs} pairs) |" if paired else ""))
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+             + ("---:|" if paired else ""))
+    keys = sorted({(r["optimizer"], r["layout"], r["n_params"], r["threads"]) for r in recs
+                   if r["impl"] == "ctrain"},
+                  key=lambda k: ([o[0] for o in OPTIMIZERS].index(k[0]),
+                                 ["single", "many-small", "gpt2-small"].index(k[1]), k[2], k[3]))
+    for k in keys:
+        c = idx[k + ("ctrain",)]
+        t = [idx.get(k + (i,)) for i, _ in TORCH_IMPLS]
+        tb = torch_best(k)
+        td = idx.get(k + (TORCH_DEFAULT,))
+        cells = [fmt_rate(x["params_per_s"]) if x else "-" for x in t]
+        L.append(f"| {k[0]} | {k[1]} | {k[2]:,} | {c['n_tensors']} | {k[3]} | "
+                 f"{fmt_rate(c['params_per_s'])} | {c['bytes_per_s'] / 1e9:.1f} | "
+                 f"{c['bytes_per_s'] / triads[k[3]]:.0%} | " + " | ".join(cells) + " | " +
+                 (f"{c['params_per_s'] / tb['params_per_s']:.2f}" if tb else "-") + " | " +
+                 (f"{c['params_per_s'] / td['params_per_s']:.2f}" if td else "-") + " |"
+                 + ((f" {paired[k]['median_ratio']:.2f} |" if k in paired else " - |")
+                    if paired else ""))
+    L.append("")
+
+    if paired:
+        pr = doc.get("paired_run", {})
+        L.append(f"## Paired measurement (fp32 AdamW, cases of >= "
+                 f"{PAIRED_MIN_PARAMS // 10**6}M params)\n")
+        L.append("A step of these cases takes tens of milliseconds, so the best of a few "
+                 "steps, taken by each side in its own window of a shared machine, swings by "
+                 "+-20% from run to run ([adamw_gpt2.md](adamw_gpt2.md)). Here "
+                 "`ctrain.optim.AdamW` (this engine through the Python package, one C call per "
+                 "step) and torch's fastest implementation on the case (from the table above) "
+                 "run in one Python process on their own copies of the same shapes, stepped "
+                 "alternately (the order swapped every pair, 5 ms of sleep before each step), "
+                 "after 2 warm-up steps each; for the second half of the pairs the two sides "
+                 "swap copies (new optimizers, new state), since two identical layouts can step "
+                 "10-25% apart from where their pages fell; a pair's ratio is torch's step time over "
+                 "ctrain's (> 1: ctrain faster). The median steps are each side's own median; "
+                 "as the load moves between pairs, their ratio need not match the median of "
+                 "the per-pair ratios, which is what the targets use. "
+                 + (f"Run on {pr['date']}" if pr.get("date") else "")
+                 + " by `bench/optim_bench.py --paired-only docs/benchmarks/optim.json` "
+                 "(or within `make bench`).\n")
+        L.append("| layout | params | tensors | thr | torch | pairs | ctrain median step | "
+                 "torch median step | median ratio | min - max | load (1 min) |")
+        L.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+        for k in sorted(paired, key=lambda k: (["single", "many-small", "gpt2-small"].index(
+                k[1]), k[2], k[3])):
+            p = paired[k]
+            L.append(f"| {k[1]} | {k[2]:,} | {p['n_tensors']} | {k[3]} | {p['torch_impl']} | "
+                     f"{p['pairs']} | {p['ctrain_median_step_s'] * 1e3:.1f} ms | "
+                     f"{p['torch_median_step_s'] * 1e3:.1f} ms | **x{p['median_ratio']:.3f}** | "
+                     f"x{p['ratio_min']:.2f} - x{p['ratio_max']:.2f} | "
+                     f"{p['load_average'][0]:.1f} - {p['load_average_end'][0]:.1f} |")
+        L.append("")
+
+    # Variants
+    var = [r for r in recs if r["impl"].startswith("ctrain") and r["impl"] != "ctrain"
+           and not r.get("precision")]
+    if var:
+        base = idx.get(("adamw", "single", var[0]["n_params"], var[0]["threads"], "ctrain"))
+        L.append(f"## ctrain variants (AdamW, {var[0]['n_params']:,} params, "
+                 f"{var[0]['threads']} threads)\n")
+        L.append("| variant | params/s | GB/s (bytes model of the variant) | vs default |")
+        L.append("|---|---:|---:|---:|")
+        if base:
+            L.append(f"| default (SIMD {base['simd']}, no check) | "
+                     f"{fmt_rate(base['params_per_s'])} | {base['bytes_per_s'] / 1e9:.1f} | 1.00 |")
+        for r in var:
+            L.append(f"| {r['impl']} | {fmt_rate(r['params_per_s'])} | "
+                     f"{r['bytes_per_s'] / 1e9:.1f} | "
+                     + (f"{r['params_per_s'] / base['params_per_s']:.2f}" if base else "-") + " |")
+        L.append("\nThe variants ran minutes after the default row, on the shared machine: "
+                 "differences of tens of percent are within its noise.")
+        L.append("\n`+check` is the non-finite gradient check (a separate SIMD read of every "
+                 "gradient before anything is written, so that a refused step leaves "
+                 "everything untouched); `+zero_grad` zeroes each gradient chunk right after "
+                 "its update (4 more bytes written per parameter, counted); `+grad_scale` "
+                 "multiplies each gradient chunk in place just before its update (the chunk "
+                 "is then in cache; the write-back of the scaled gradient is not counted).\n")
+
+    # Reduced precision
+    if prec:
+        pr = doc.get("precision_run", {})
+        L.append(f"## Reduced precision (AdamW, {max(r['n_params'] for r in prec):,} params, "
+                 "one tensor)\n")
+        L.append("Run by `bench/optim_bench.py --precision-only docs/benchmarks/optim.json`"
+                 + (f" on {pr['date']} (load average {pr['load_average'][0]:.1f})"
+                    if pr else "") + ", each row interleaved with the fp32 row and the "
+                 "best of its rounds kept. Bytes per parameter: parameters and gradients "
+                 "(2 or 4 B each, parameter read and written, gradient read), state read and "
+                 "written (4, 2 or 1 B per element; 8-bit: + 4 B of absmax per 256-element "
+                 "block), the fp32 master copy 4 + 4 B (the bf16 parameter is then only "
+                 "written).\n")
+        L.append("| precision | thr | params/s | B/param | GB/s | vs fp32 | params+grads+state "
+                 "| peak - before |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for r in sorted(prec, key=lambda r: (r["threads"], [p[0] for p in PRECISION].index(
+                r["precision"]))):
+            b = pidx.get(("fp32", r["threads"]))
+            L.append(f"| {r['precision']} | {r['threads']} | {fmt_rate(r['params_per_s'])} | "
+                     f"{r['bytes_per_param']:.4g} | {r['bytes_per_s'] / 1e9:.1f} | "
+                     + (f"{r['params_per_s'] / b['params_per_s']:.2f}" if b else "-") +
+                     f" | {r['params_grads_state_bytes'] / 2**20:.1f} MiB | "
+                     f"{(r['rss_peak_bytes'] - r['rss_before_bytes']) / 2**20:.1f} MiB |")
         L.append("\nThe converted pass (src/optim/precision.c) runs the kind's own fp32 SIMD kernel "
                  "on 256-element sub-chunks in per-thread scratch; the conversions into and out "
                  "of it are AVX2/AVX-512 (bf16: shifts and integer round-to-nearest-even; 8-bit: "
@@ -746,13 +886,14 @@ def write_markdown(doc, out_dir):
             arith = pidx.get((IN_CACHE, t))
             if not (f32 and arith):
                 continue
-            need = 1e9 / (1.5 * f32["params_per_s"])
+            need, floor = 1e9 / (1.5 * f32["params_per_s"]), 1e9 / arith["params_per_s"]
+            left = (f"leaving {need - floor:.2f} ns for dequantizing and requantizing two state "
+                    "buffers" if need > floor else "so no coding of the state, however fast, "
+                    "reaches 1.5x here")
             L.append(f"What the targets ask at {t} thread{'s' if t > 1 else ''}: 8-bit state at "
                      f"1.5x fp32 is {need:.2f} ns per parameter; AdamW's arithmetic alone, with "
-                     f"every operand in cache (row *{IN_CACHE}*), takes "
-                     f"{1e9 / arith['params_per_s']:.2f} ns, leaving "
-                     f"{need - 1e9 / arith['params_per_s']:.2f} ns for dequantizing and "
-                     "requantizing two state buffers. bf16 parameters with an fp32 master copy "
+                     f"every operand in cache (row *{IN_CACHE}*), takes {floor:.2f} ns, "
+                     f"{left}. bf16 parameters with an fp32 master copy "
                      "move the same 28 B per parameter as fp32 (master 4 + 4, bf16 parameter "
                      "2 written, bf16 gradient 2, state 16), so 1.2x fp32 needs fp32 itself "
                      "below 84% of the rate its bytes allow.\n")
@@ -783,26 +924,22 @@ def write_markdown(doc, out_dir):
 
 NOT_DONE = """## Not done yet
 
-- **Reduced precision: faster, targets not met** (docs/optimizers.md, "Precision"; table
-  "Reduced precision", `bench/optim_bench.py --precision-only docs/benchmarks/optim.json
-  --rounds 2`). The conversions of the converted pass are now AVX2/AVX-512, bit for bit the
-  scalar reference (bf16 in/out by shifts and integer round-to-nearest-even; 8-bit
-  dequantization by `vpermt2ps` over the map in registers; quantization by a gather-free
-  binary search whose levels are register permutes, AVX2 by one gather from a bucket table
-  holding at most one threshold per bucket), in 256-element sub-chunks (1,024-2,048 measured
-  half as fast on the bf16 rows). Side by side with fp32 AdamW (10M params, 1 / 2 threads):
-  int8 state 0.24x / 0.20x (was 0.05-0.08x; target >= 1.5x), bf16 params + fp32 master
-  1.12x / 1.12x (was 0.44-0.71x; target >= 1.2x), bf16 state 0.97x / 0.93x (was 0.35x),
-  bf16 params + master + bf16 state 0.69x / 0.70x (was 0.24x), bf16 params without master
-  1.05x / 1.07x (was 0.4x). Why not more: the exact nearest-entry 8-bit code costs about
-  1 ns per element and state per core here (a division, an 8-level search, the
-  symmetry fix-ups; the AVX-512 gathers of a bucket table measured slower), more than a
-  whole fp32 AdamW step per element, so int8 is compute-bound far below the 16 B/param
-  bandwidth limit; profiles of the bf16 rows put half the time in AdamW's own kernel (at its
-  divisions and square root) and a quarter in the scratch conversions. Left: kernels with
-  the conversions fused in (a load/store macro layer for bf16 and 8-bit in simd.h used by
-  each kind's SIMD source, so no scratch round trip), and a cheaper exact 8-bit coder
-  (e.g. AVX512-VBMI byte permutes of the bucket table).
+- **Reduced precision: targets not met, and at this machine's arithmetic speed not
+  reachable as stated** (docs/optimizers.md, "Precision"; table "Reduced precision",
+  `bench/optim_bench.py --precision-only docs/benchmarks/optim.json`). Side by side with
+  fp32 AdamW (10M parameters, 1 / 2 threads, load 1.7): int8 state 0.26x / 0.45x (target
+  >= 1.5x), bf16 parameters + fp32 master 0.85x / 0.91x (target >= 1.2x), bf16 state
+  1.08x / 1.17x, bf16 parameters without master 1.09x / 1.21x, bf16 parameters + master +
+  bf16 state 0.86x / 1.26x. Why: fp32 AdamW already runs at 0.56 ns per parameter on one
+  thread here, and its arithmetic alone (every operand in cache) takes 0.38 ns, while 1.5x
+  fp32 means 0.37 ns: even free 8-bit coding cannot reach it (the table's paragraph under it
+  computes this from each run). bf16 parameters with an fp32 master copy move the same 28 B
+  per parameter as fp32, so 1.2x is only reachable where fp32 is far from its bandwidth.
+  What could still help the 8-bit rows: the exact coder costs about 0.9 ns per element and
+  state (a division, an 8-level search over register permutes); a bucket table over the
+  float's exponent and top mantissa bits, looked up with AVX512-VBMI byte permutes, could
+  halve it; dequantizing inside each kind's SIMD loop (as the bf16 forms now do) would save
+  the scratch round trip.
 - **8-bit state, accuracy**: the issue's check passes one-sidedly (final loss at most 1%
   above fp32 on the demo task and on an MLP regression); the int8 and bf16 runs end in
   other minima, up to 2.6% *below* fp32 (Lion, RMSprop on the MLP; 4% below on the demo),
