@@ -54,11 +54,6 @@ static void put(pkl *p, const void *d, size_t n)
 
 static void op(pkl *p, uint8_t c) { put(p, &c, 1); }
 
-static void le32(uint8_t *b, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
 
 static void memo_put(pkl *p)
 {
@@ -68,7 +63,7 @@ static void memo_put(pkl *p)
         put(p, b, 2);
     } else {
         uint8_t b[5] = {'r'};
-        le32(b + 1, (uint32_t)id);
+        ct_le32(b + 1, (uint32_t)id);
         put(p, b, 5);
     }
 }
@@ -80,7 +75,7 @@ static void memo_get(pkl *p, int id)
         put(p, b, 2);
     } else {
         uint8_t b[5] = {'j'};
-        le32(b + 1, (uint32_t)id);
+        ct_le32(b + 1, (uint32_t)id);
         put(p, b, 5);
     }
 }
@@ -117,7 +112,7 @@ static void str(pkl *p, const char *s)
         return;
     }
     uint8_t h[5] = {'X'};
-    le32(h + 1, (uint32_t)n);
+    ct_le32(h + 1, (uint32_t)n);
     put(p, h, 5);
     put(p, s, n);
     if (fresh)
@@ -157,7 +152,7 @@ static void integer(pkl *p, int64_t v)
         put(p, b, 3);
     } else if (v >= -2147483648LL && v < 2147483648LL) {
         b[0] = 'J';
-        le32(b + 1, (uint32_t)v);
+        ct_le32(b + 1, (uint32_t)v);
         put(p, b, 5);
     } else { /* LONG1: little-endian two's complement, shortest */
         uint8_t d[8];
@@ -228,17 +223,6 @@ static uint32_t crc_zeros(int64_t n)
     return (uint32_t)c;
 }
 
-static void le16(uint8_t *b, uint32_t v)
-{
-    b[0] = (uint8_t)v;
-    b[1] = (uint8_t)(v >> 8);
-}
-
-static void le64(uint8_t *b, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* c10::hash_combine */
 static uint64_t hash_combine(uint64_t seed, uint64_t v)
@@ -256,15 +240,15 @@ static ct_status write_rec(FILE *f, const char *path, rec *r, uint64_t *pos)
     size_t pad = (size_t)((64 - start % 64) % 64);
     uint8_t h[30 + 64 + 4 + 64];
     memset(h, 0, sizeof h);
-    le32(h, 0x04034b50);
-    le16(h + 4, 0);      /* version needed (as miniz writes it for torch) */
-    le16(h + 6, 0x0808); /* data descriptor follows; UTF-8 names */
-    le16(h + 26, (uint32_t)nl);
-    le16(h + 28, (uint32_t)(4 + pad));
+    ct_le32(h, 0x04034b50);
+    ct_le16(h + 4, 0);      /* version needed (as miniz writes it for torch) */
+    ct_le16(h + 6, 0x0808); /* data descriptor follows; UTF-8 names */
+    ct_le16(h + 26, (uint32_t)nl);
+    ct_le16(h + 28, (uint32_t)(4 + pad));
     memcpy(h + 30, full, nl);
     h[30 + nl] = 'F';
     h[31 + nl] = 'B';
-    le16(h + 32 + nl, (uint32_t)pad);
+    ct_le16(h + 32 + nl, (uint32_t)pad);
     memset(h + 34 + nl, 'Z', pad);
     r->off = *pos;
     ct_status st = ct_write_all(f, h, 34 + nl + pad, path);
@@ -282,10 +266,10 @@ static ct_status write_rec(FILE *f, const char *path, rec *r, uint64_t *pos)
     if (st != CT_OK)
         return st;
     uint8_t d[16];
-    le32(d, 0x08074b50);
-    le32(d + 4, r->crc);
-    le32(d + 8, (uint32_t)r->len);
-    le32(d + 12, (uint32_t)r->len);
+    ct_le32(d, 0x08074b50);
+    ct_le32(d + 4, r->crc);
+    ct_le32(d + 8, (uint32_t)r->len);
+    ct_le32(d + 12, (uint32_t)r->len);
     *pos += 34 + nl + pad + (uint64_t)r->len + 16;
     return ct_write_all(f, d, 16, path);
 }
@@ -395,13 +379,13 @@ ct_status ct_pt_write(const char *path, const ct_pt_item *items, int n)
         size_t nl = strlen(full);
         uint8_t h[46 + 64];
         memset(h, 0, sizeof h);
-        le32(h, 0x02014b50);
-        le16(h + 8, 0x0808);
-        le32(h + 16, recs[i].crc);
-        le32(h + 20, (uint32_t)recs[i].len);
-        le32(h + 24, (uint32_t)recs[i].len);
-        le16(h + 28, (uint32_t)nl);
-        le32(h + 42, (uint32_t)recs[i].off);
+        ct_le32(h, 0x02014b50);
+        ct_le16(h + 8, 0x0808);
+        ct_le32(h + 16, recs[i].crc);
+        ct_le32(h + 20, (uint32_t)recs[i].len);
+        ct_le32(h + 24, (uint32_t)recs[i].len);
+        ct_le16(h + 28, (uint32_t)nl);
+        ct_le32(h + 42, (uint32_t)recs[i].off);
         memcpy(h + 46, full, nl);
         if (recs[i].off >= 0xffffffffULL)
             st = ct_fail(NULL, CT_EUNSUPPORTED, "%s: checkpoint larger than 4 GiB", path);
@@ -410,31 +394,8 @@ ct_status ct_pt_write(const char *path, const ct_pt_item *items, int n)
         pos += 46 + nl;
     }
     if (st == CT_OK) {
-        uint64_t cd_size = pos - cd_start;
-        uint8_t e[56 + 20 + 22];
-        le32(e, 0x06064b50);
-        le64(e + 4, 44);
-        le16(e + 12, 0x031e); /* made by: Unix, 3.0 (miniz) */
-        le16(e + 14, 0x2d);
-        le32(e + 16, 0);
-        le32(e + 20, 0);
-        le64(e + 24, (uint64_t)nr);
-        le64(e + 32, (uint64_t)nr);
-        le64(e + 40, cd_size);
-        le64(e + 48, cd_start);
-        le32(e + 56, 0x07064b50);
-        le32(e + 60, 0);
-        le64(e + 64, pos);
-        le32(e + 72, 1);
-        le32(e + 76, 0x06054b50);
-        le16(e + 80, 0);
-        le16(e + 82, 0);
-        le16(e + 84, (uint32_t)nr);
-        le16(e + 86, (uint32_t)nr);
-        le32(e + 88, (uint32_t)cd_size);
-        le32(e + 92, (uint32_t)cd_start);
-        le16(e + 96, 0);
-        st = ct_write_all(f, e, 98, path);
+        /* made by: Unix, 3.0 (miniz, as torch.save) */
+        st = ct_zip_write_end(f, path, (uint64_t)nr, cd_start, pos - cd_start, 1, 0x031e, 0x2d);
     }
     if (f && fclose(f) != 0 && st == CT_OK)
         st = ct_fail(NULL, CT_EIO, "%s: close failed: %s", path, strerror(errno));
@@ -509,7 +470,7 @@ static void pb_fixed32(pbuf *p, int field, uint32_t v)
 {
     uint8_t b[4];
     pb_varint(p, (uint64_t)field << 3 | 5);
-    le32(b, v);
+    ct_le32(b, v);
     pb_put(p, b, 4);
 }
 
@@ -536,13 +497,13 @@ static void leveldb_entry(pbuf *blk, const char *key, const pbuf *value)
 static void leveldb_finish(pbuf *file, pbuf *blk)
 {
     uint8_t r[8];
-    le32(r, 0);
-    le32(r + 4, 1);
+    ct_le32(r, 0);
+    ct_le32(r + 4, 1);
     pb_put(blk, r, 8);
     pb_put(file, blk->b, blk->n);
     uint8_t t[5] = {0};
     uint32_t crc = ct_crc32c(ct_crc32c(0, blk->b, blk->n), t, 1);
-    le32(t + 1, crc32c_mask(crc));
+    ct_le32(t + 1, crc32c_mask(crc));
     pb_put(file, t, 5);
 }
 
@@ -595,9 +556,9 @@ ct_status ct_tf_write(const char *folder, const char *name, const char *const *d
     size_t gstart = data->n;
     pb_varint(data, graph->n);
     uint8_t len32[4], m[4];
-    le32(len32, (uint32_t)graph->n);
+    ct_le32(len32, (uint32_t)graph->n);
     uint32_t gcrc = ct_crc32c(0, len32, 4);
-    le32(m, crc32c_mask(gcrc));
+    ct_le32(m, crc32c_mask(gcrc));
     pb_put(data, m, 4);
     pb_put(data, graph->b, graph->n);
     size_t gsize = data->n - gstart;

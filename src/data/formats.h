@@ -154,6 +154,28 @@ void ct_image_close(ct_data_file *f);
 /* Reads the whole file at path into a buffer (aligned to 4096 when
  * odirect, read with O_DIRECT then). *buf is freed by the caller. */
 ct_status ct_read_file(const char *path, int odirect, uint8_t **buf, uint64_t *len);
+/* Little-endian stores of the zip, pickle and checkpoint writers. */
+static inline void ct_le16(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+}
+static inline void ct_le32(uint8_t *b, uint32_t v)
+{
+    ct_le16(b, v & 0xffff);
+    ct_le16(b + 2, v >> 16);
+}
+static inline void ct_le64(uint8_t *b, uint64_t v)
+{
+    ct_le32(b, (uint32_t)v);
+    ct_le32(b + 4, (uint32_t)(v >> 32));
+}
+/* The end of a zip file after its central directory (n entries, cd_size
+ * bytes at offset cd_start): with zip64 set, first the zip64 end record
+ * (made_by and needed its version fields) and its locator, then the end
+ * record, its sizes clamped to 0xffffffff as zip64 readers expect. */
+ct_status ct_zip_write_end(FILE *f, const char *path, uint64_t n, uint64_t cd_start,
+                           uint64_t cd_size, int zip64, uint32_t made_by, uint32_t needed);
 /* Writes len bytes; names the file in the message on failure. */
 ct_status ct_write_all(FILE *f, const void *p, size_t len, const char *path);
 

@@ -12,9 +12,6 @@
 
 #define ZIP64_LIMIT ((1ULL << 31) - 1)
 
-static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
 static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
 static uint32_t get32(const uint8_t *p) { return get16(p) | (get16(p + 2) << 16); }
 static uint64_t get64(const uint8_t *p) { return get32(p) | ((uint64_t)get32(p + 4) << 32); }
@@ -90,23 +87,23 @@ ct_status ct_zip_write(FILE *f, const char *path, const ct_zip_member *m, int n,
         offs[i] = off;
         size_t nl = strlen(m[i].name);
         uint8_t h[30 + 64 + 20];
-        put32(h, 0x04034b50);
+        ct_le32(h, 0x04034b50);
         h[4] = 45;                 /* extract_version: ZIP64_VERSION */
         h[5] = 0;
-        put16(h + 6, 0);           /* flag bits */
-        put16(h + 8, deflate ? 8 : 0);
-        put16(h + 10, 0);          /* 00:00:00 */
-        put16(h + 12, 0x21);       /* 1980-01-01 */
-        put32(h + 14, crcs[i]);
-        put32(h + 18, 0xffffffffu);
-        put32(h + 22, 0xffffffffu);
-        put16(h + 26, (uint32_t)nl);
-        put16(h + 28, 20);
+        ct_le16(h + 6, 0);           /* flag bits */
+        ct_le16(h + 8, deflate ? 8 : 0);
+        ct_le16(h + 10, 0);          /* 00:00:00 */
+        ct_le16(h + 12, 0x21);       /* 1980-01-01 */
+        ct_le32(h + 14, crcs[i]);
+        ct_le32(h + 18, 0xffffffffu);
+        ct_le32(h + 22, 0xffffffffu);
+        ct_le16(h + 26, (uint32_t)nl);
+        ct_le16(h + 28, 20);
         memcpy(h + 30, m[i].name, nl);
-        put16(h + 30 + nl, 1);
-        put16(h + 32 + nl, 16);
-        put64(h + 34 + nl, m[i].len);
-        put64(h + 42 + nl, clen);
+        ct_le16(h + 30 + nl, 1);
+        ct_le16(h + 32 + nl, 16);
+        ct_le64(h + 34 + nl, m[i].len);
+        ct_le64(h + 42 + nl, clen);
         st = ct_write_all(f, h, 50 + nl, path);
         if (st == CT_OK)
             st = ct_write_all(f, payload, clen, path);
@@ -131,66 +128,72 @@ ct_status ct_zip_write(FILE *f, const char *path, const ct_zip_member *m, int n,
             extra[ne++] = offs[i];
             off32 = 0xffffffffu;
         }
-        put32(h, 0x02014b50);
+        ct_le32(h, 0x02014b50);
         h[4] = 45;   /* create_version */
         h[5] = 3;    /* create_system: Unix */
         h[6] = 45;   /* extract_version */
         h[7] = 0;
-        put16(h + 8, 0);
-        put16(h + 10, deflate ? 8 : 0);
-        put16(h + 12, 0);
-        put16(h + 14, 0x21);
-        put32(h + 16, crcs[i]);
-        put32(h + 20, csz32);
-        put32(h + 24, fsz32);
-        put16(h + 28, (uint32_t)nl);
-        put16(h + 30, ne ? 4 + 8 * (uint32_t)ne : 0);
-        put16(h + 32, 0);
-        put16(h + 34, 0);
-        put16(h + 36, 0);
-        put32(h + 38, 0600u << 16); /* ?rw------- */
-        put32(h + 42, off32);
+        ct_le16(h + 8, 0);
+        ct_le16(h + 10, deflate ? 8 : 0);
+        ct_le16(h + 12, 0);
+        ct_le16(h + 14, 0x21);
+        ct_le32(h + 16, crcs[i]);
+        ct_le32(h + 20, csz32);
+        ct_le32(h + 24, fsz32);
+        ct_le16(h + 28, (uint32_t)nl);
+        ct_le16(h + 30, ne ? 4 + 8 * (uint32_t)ne : 0);
+        ct_le16(h + 32, 0);
+        ct_le16(h + 34, 0);
+        ct_le16(h + 36, 0);
+        ct_le32(h + 38, 0600u << 16); /* ?rw------- */
+        ct_le32(h + 42, off32);
         memcpy(h + 46, m[i].name, nl);
         size_t hl = 46 + nl;
         if (ne) {
-            put16(h + hl, 1);
-            put16(h + hl + 2, 8 * (uint32_t)ne);
+            ct_le16(h + hl, 1);
+            ct_le16(h + hl + 2, 8 * (uint32_t)ne);
             for (int k = 0; k < ne; k++)
-                put64(h + hl + 4 + 8 * k, extra[k]);
+                ct_le64(h + hl + 4 + 8 * k, extra[k]);
             hl += 4 + 8 * (size_t)ne;
         }
         if ((st = ct_write_all(f, h, hl, path)) != CT_OK)
             return st;
         off += hl;
     }
-    uint64_t cd_size = off - cd_start;
+    return ct_zip_write_end(f, path, (uint64_t)n, cd_start, off - cd_start,
+                            cd_start > ZIP64_LIMIT || off - cd_start > ZIP64_LIMIT, 45, 45);
+}
+
+ct_status ct_zip_write_end(FILE *f, const char *path, uint64_t n, uint64_t cd_start,
+                           uint64_t cd_size, int zip64, uint32_t made_by, uint32_t needed)
+{
     uint8_t e[56 + 20 + 22];
     size_t el = 0;
-    if (cd_start > ZIP64_LIMIT || cd_size > ZIP64_LIMIT) {
-        put32(e, 0x06064b50);
-        put64(e + 4, 44);
-        put16(e + 12, 45);
-        put16(e + 14, 45);
-        put32(e + 16, 0);
-        put32(e + 20, 0);
-        put64(e + 24, (uint64_t)n);
-        put64(e + 32, (uint64_t)n);
-        put64(e + 40, cd_size);
-        put64(e + 48, cd_start);
-        put32(e + 56, 0x07064b50);
-        put32(e + 60, 0);
-        put64(e + 64, off);
-        put32(e + 72, 1);
+    if (zip64) {
+        ct_le32(e, 0x06064b50);
+        ct_le64(e + 4, 44);
+        ct_le16(e + 12, made_by);
+        ct_le16(e + 14, needed);
+        ct_le32(e + 16, 0);
+        ct_le32(e + 20, 0);
+        ct_le64(e + 24, n);
+        ct_le64(e + 32, n);
+        ct_le64(e + 40, cd_size);
+        ct_le64(e + 48, cd_start);
+        ct_le32(e + 56, 0x07064b50);
+        ct_le32(e + 60, 0);
+        ct_le64(e + 64, cd_start + cd_size);
+        ct_le32(e + 72, 1);
         el = 76;
     }
-    put32(e + el, 0x06054b50);
-    put16(e + el + 4, 0);
-    put16(e + el + 6, 0);
-    put16(e + el + 8, (uint32_t)n);
-    put16(e + el + 10, (uint32_t)n);
-    put32(e + el + 12, cd_size > 0xffffffffu ? 0xffffffffu : (uint32_t)cd_size);
-    put32(e + el + 16, cd_start > 0xffffffffu ? 0xffffffffu : (uint32_t)cd_start);
-    put16(e + el + 20, 0);
+    ct_le32(e + el, 0x06054b50);
+    ct_le16(e + el + 4, 0);
+    ct_le16(e + el + 6, 0);
+    ct_le16(e + el + 8, (uint32_t)n);
+    ct_le16(e + el + 10, (uint32_t)n);
+    ct_le32(e + el + 12, cd_size > 0xffffffffu ? 0xffffffffu : (uint32_t)cd_size);
+    ct_le32(e + el + 16, cd_start > 0xffffffffu ? 0xffffffffu : (uint32_t)cd_start);
+    ct_le16(e + el + 20, 0);
     return ct_write_all(f, e, el + 22, path);
 }
 
