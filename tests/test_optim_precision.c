@@ -125,6 +125,16 @@ static void fill(void *dst, int dtype, size_t n, double scale, uint64_t seed)
     }
 }
 
+/* 1 if the n bytes at needle occur in the hn bytes at hay. */
+static int contains(const void *hay, size_t hn, const void *needle, size_t n)
+{
+    const unsigned char *h = hay;
+    for (size_t i = 0; n && i + n <= hn; i++)
+        if (!memcmp(h + i, needle, n))
+            return 1;
+    return 0;
+}
+
 /* STEPS steps of kind k in mode m at a SIMD level and thread count; the
  * parameters and saved state in *r (caller frees). */
 static int do_run(size_t k, const mode *m, int level, int threads, run *r)
@@ -154,6 +164,29 @@ static int do_run(size_t k, const mode *m, int level, int threads, run *r)
         CHECK(!st, "%s '%s': step: %s", kinds[k].kind, opts, ct_optim_errmsg(o));
     }
     CHECK(!ct_optim_save_mem(o, &r->state, &r->state_len), "save: %s", ct_optim_errmsg(o));
+    /* ct_optim_state_view: fp32 and bf16 buffers are the bytes the state
+     * file stores (8-bit ones are refused) */
+    for (int t = 0; t < NT; t++) {
+        size_t cnt = 0;
+        ct_optim_state_count(o, 0, (size_t)t, &cnt);
+        for (size_t q = 0; q < cnt; q++) {
+            const char *name;
+            void *d;
+            size_t numel;
+            int dt;
+            ct_status st = ct_optim_state_view(o, 0, (size_t)t, q, &name, &d, &numel, &dt);
+            if (strstr(m->opts, "int8") && st == CT_EUNSUPPORTED)
+                continue;
+            size_t bytes = numel * (dt == CT_BF16 ? 2 : 4);
+            CHECK(!st && (dt == CT_F32 || dt == CT_BF16) &&
+                      contains(r->state, r->state_len, d, bytes),
+                  "%s '%s': state_view %s of %d (%s)", kinds[k].kind, opts, name, t,
+                  st ? ct_optim_errmsg(o) : "bytes not in the state file");
+            CHECK(dt == (strstr(m->opts, "state_dtype=bf16") && strcmp(name, "master") ? CT_BF16
+                                                                                      : CT_F32),
+                  "%s '%s': state_view %s of %d: dtype %d", kinds[k].kind, opts, name, t, dt);
+        }
+    }
     ct_optim_destroy(o);
     return 0;
 }
