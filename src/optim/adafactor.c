@@ -426,21 +426,10 @@ static inline CT_TGT VF CT_V(grad_v)(const ctx *c, size_t i)
 /* bf16() on vectors: round to nearest even on the bits, NaN to 0x7FC00000 */
 static inline CT_TGT VF CT_V(bf16_v)(VF x)
 {
-#if CT_SIMD_LEVEL == 1
-    __m256i u = _mm256_castps_si256(x);
-    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    u = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), lsb);
-    u = _mm256_and_si256(u, _mm256_set1_epi32((int)0xFFFF0000u));
-    return V_SEL(V_ISNAN(x), _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000)),
-                 _mm256_castsi256_ps(u));
-#else
-    __m512i u = _mm512_castps_si512(x);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    u = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb);
-    u = _mm512_and_si512(u, _mm512_set1_epi32((int)0xFFFF0000u));
-    return V_SEL(V_ISNAN(x), _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)),
-                 _mm512_castsi512_ps(u));
-#endif
+    VI u = V_F2I(x);
+    VI lsb = VI_AND(VI_SRL(u, 16), VI_SET(1));
+    u = VI_AND(VI_ADD(VI_ADD(u, VI_SET(0x7FFF)), lsb), VI_SET(0xFFFF0000u));
+    return V_SEL(V_ISNAN(x), V_I2F(VI_SET(0x7FC00000)), V_I2F(u));
 }
 
 static CT_TGT void CT_V(update_v)(const double *hp, ct_slot *s)

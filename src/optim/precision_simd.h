@@ -158,6 +158,20 @@ P_TGT static uint32_t P(absmax_bits)(const float *x, size_t n)
     return ab;
 }
 
+/* A block's absmax into *amax; 0 when it cannot be normalized (all zero,
+ * an infinity or a NaN): then every code is already the map's zero. */
+P_TGT static inline int P(q8_scale)(const ct_qmap *m, const float *x, size_t n, uint8_t *code,
+                                    float *amax)
+{
+    uint32_t ab = P(absmax_bits)(x, n);
+    *amax = ct_u2f(ab);
+    if (!(*amax > 0) || ab >= 0x7f800000u) {
+        memset(code, m->zero, n);
+        return 0;
+    }
+    return 1;
+}
+
 #if CT_PSIMD == 2
 /* 256-entry table lookup by the low 8 bits of j from 16 registers, without
  * a gather (slow on the AMD EPYC measured): 32 entries per two-register
@@ -264,12 +278,9 @@ P(q8_vecs)(const P(q8keys) *K, int is_signed, int base_code, const float *x, VFL
 /* q8_block at AVX-512 */
 P_TGT static float P(q8)(const ct_qmap *m, const float *x, size_t n, uint8_t *code)
 {
-    uint32_t ab = P(absmax_bits)(x, n);
-    const float amax = ct_u2f(ab);
-    if (!(amax > 0) || ab >= 0x7f800000u) {
-        memset(code, m->zero, n);
-        return amax; /* 0, inf or NaN: every code is the map's zero */
-    }
+    float amax;
+    if (!P(q8_scale)(m, x, n, code, &amax))
+        return amax;
     const VFL va = F_SET(amax);
     P(q8keys) K;
     K.top = _mm512_set1_ps(m->bs_top);
@@ -319,12 +330,9 @@ P_TGT static void P(dq8)(const ct_qmap *m, const uint8_t *c, size_t n, float abs
  * by one lookup in m->qt (see ct_qmap) and two integer compares. */
 P_TGT static float P(q8)(const ct_qmap *m, const float *x, size_t n, uint8_t *code)
 {
-    uint32_t ab = P(absmax_bits)(x, n);
-    const float amax = ct_u2f(ab);
-    if (!(amax > 0) || ab >= 0x7f800000u) {
-        memset(code, m->zero, n);
-        return amax; /* 0, inf or NaN: every code is the map's zero */
-    }
+    float amax;
+    if (!P(q8_scale)(m, x, n, code, &amax))
+        return amax;
     const VFL va = F_SET(amax);
     const VI lo = I_SET(m->qt_lo), lowmask = I_SET((1u << m->qt_shift) - 1);
     const VI zero = I_SET(0), base = I_SET(m->zero), fmask = I_SET((1u << CT_QT_CBITS) - 1);
