@@ -483,6 +483,28 @@ static void add_span(cJSON *o, const char *key, double w0, double w1)
     cJSON_AddStringToObject(x, "duration", d);
 }
 
+/* DLIO's summary metrics of one phase ("train", "eval") from its per-epoch
+ * AU (%) and samples/s (n epochs); io: the train phase's MB/s per epoch. */
+static void phase_metrics_json(cJSON *m, const char *ph, const double *au, const double *tp,
+                               const double *io, int n, const ct_dlio_config *c)
+{
+    char k[64];
+    double aum = mean(au, n), mb = c->record_length / 1048576.0;
+#define KEY(suffix) (snprintf(k, sizeof k, "%s_%s", ph, suffix), k)
+    cJSON_AddItemToObject(m, KEY("au_percentage"), arr(au, n));
+    cJSON_AddNumberToObject(m, KEY("au_mean_percentage"), aum);
+    cJSON_AddStringToObject(m, KEY("au_meet_expectation"), aum >= 100 * c->au ? "success" : "fail");
+    cJSON_AddNumberToObject(m, KEY("au_stdev_percentage"), stdev(au, n));
+    cJSON_AddItemToObject(m, KEY("throughput_samples_per_second"), arr(tp, n));
+    cJSON_AddNumberToObject(m, KEY("throughput_mean_samples_per_second"), mean(tp, n));
+    cJSON_AddNumberToObject(m, KEY("throughput_stdev_samples_per_second"), stdev(tp, n));
+    if (io)
+        cJSON_AddItemToObject(m, KEY("io_MB_per_second"), arr(io, n));
+    cJSON_AddNumberToObject(m, KEY("io_mean_MB_per_second"), mean(tp, n) * mb);
+    cJSON_AddNumberToObject(m, KEY("io_stdev_MB_per_second"), stdev(tp, n) * mb);
+#undef KEY
+}
+
 static ct_status run_loop(const ct_dlio_config *c, const ct_comm *cm, FILE *log, epoch_rec *ep, int *nep_out,
                           run_totals *tot, ct_loader *l, ct_loader *ev)
 {
@@ -822,28 +844,9 @@ ct_status ct_dlio_run_comm(const ct_dlio_config *c, const ct_dlio_run_opts *o, c
         cJSON_AddNumberToObject(s, "num_hosts", nhosts);
         cJSON_AddStringToObject(s, "hostname", host);
         cJSON *m = cJSON_AddObjectToObject(s, "metric");
-        cJSON_AddItemToObject(m, "train_au_percentage", arr(au, nep));
-        cJSON_AddNumberToObject(m, "train_au_mean_percentage", aum);
-        cJSON_AddStringToObject(m, "train_au_meet_expectation", aum >= 100 * c->au ? "success" : "fail");
-        cJSON_AddNumberToObject(m, "train_au_stdev_percentage", stdev(au, nep));
-        cJSON_AddItemToObject(m, "train_throughput_samples_per_second", arr(tp, nep));
-        cJSON_AddNumberToObject(m, "train_throughput_mean_samples_per_second", mean(tp, nep));
-        cJSON_AddNumberToObject(m, "train_throughput_stdev_samples_per_second", stdev(tp, nep));
-        cJSON_AddItemToObject(m, "train_io_MB_per_second", arr(io, nep));
-        cJSON_AddNumberToObject(m, "train_io_mean_MB_per_second", mean(tp, nep) * c->record_length / 1048576.0);
-        cJSON_AddNumberToObject(m, "train_io_stdev_MB_per_second", stdev(tp, nep) * c->record_length / 1048576.0);
-        if (nev > 0) { /* DLIO writes NaN means when no evaluation ran; ctrain omits them */
-            double eam = mean(eau, nev);
-            cJSON_AddItemToObject(m, "eval_au_percentage", arr(eau, nev));
-            cJSON_AddNumberToObject(m, "eval_au_mean_percentage", eam);
-            cJSON_AddStringToObject(m, "eval_au_meet_expectation", eam >= 100 * c->au ? "success" : "fail");
-            cJSON_AddNumberToObject(m, "eval_au_stdev_percentage", stdev(eau, nev));
-            cJSON_AddItemToObject(m, "eval_throughput_samples_per_second", arr(etp, nev));
-            cJSON_AddNumberToObject(m, "eval_throughput_mean_samples_per_second", mean(etp, nev));
-            cJSON_AddNumberToObject(m, "eval_throughput_stdev_samples_per_second", stdev(etp, nev));
-            cJSON_AddNumberToObject(m, "eval_io_mean_MB_per_second", mean(etp, nev) * c->record_length / 1048576.0);
-            cJSON_AddNumberToObject(m, "eval_io_stdev_MB_per_second", stdev(etp, nev) * c->record_length / 1048576.0);
-        }
+        phase_metrics_json(m, "train", au, tp, io, nep, c);
+        if (nev > 0) /* DLIO writes NaN means when no evaluation ran; ctrain omits them */
+            phase_metrics_json(m, "eval", eau, etp, NULL, nev, c);
         cJSON_AddNumberToObject(s, "num_files_train", (double)c->num_files_train);
         cJSON_AddNumberToObject(s, "num_files_eval", (double)c->num_files_eval);
         cJSON_AddNumberToObject(s, "num_samples_per_file", (double)c->num_samples_per_file);
