@@ -306,6 +306,15 @@ def machine_info():
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
 
+def save_report(doc, path):
+    """Writes doc to path (JSON) and optim.md / optim.png beside it."""
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+    out_dir = os.path.dirname(os.path.abspath(path))
+    write_markdown(doc, out_dir)
+    plot(doc, out_dir)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -333,11 +342,7 @@ def main():
             doc = json.load(f)
         doc["paired"] = run_paired(doc["records"], args.pairs)
         doc["paired_run"] = dict(date=time.strftime("%Y-%m-%d %H:%M:%S"), pairs=args.pairs)
-        with open(args.paired_only, "w") as f:
-            json.dump(doc, f, indent=1)
-        out_dir = os.path.dirname(os.path.abspath(args.paired_only))
-        write_markdown(doc, out_dir)
-        plot(doc, out_dir)
+        save_report(doc, args.paired_only)
         return 0
     if args.precision_only:
         with open(args.precision_only) as f:
@@ -351,11 +356,7 @@ def main():
         doc["records"] = [r for r in doc["records"] if not r.get("precision")] + recs
         doc["precision_run"] = dict(date=time.strftime("%Y-%m-%d %H:%M:%S"),
                                     load_average=os.getloadavg())
-        with open(args.precision_only, "w") as f:
-            json.dump(doc, f, indent=1)
-        out_dir = os.path.dirname(os.path.abspath(args.precision_only))
-        write_markdown(doc, out_dir)
-        plot(doc, out_dir)
+        save_report(doc, args.precision_only)
         return 0
     if args.report:
         with open(args.report) as f:
