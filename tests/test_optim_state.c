@@ -552,6 +552,13 @@ static void check_refusals(const char *kind)
         refuse_mem(&e, buf, len, CT_EFORMAT, "lr=-0.003", "negative lr in groups");
         ct_free(buf);
     }
+    /* a literal beyond double's range (cJSON reads it as infinity, which
+     * JSON cannot write back: found by fuzz_state_load) */
+    ed = (edit){.groups_find = "\"lr\":0.003", .groups_repl = "\"lr\":1e508"};
+    if (rewrite(good, glen, &ed, &buf, &len)) {
+        refuse_mem(&e, buf, len, CT_EFORMAT, "finite", "lr beyond double's range in groups");
+        ct_free(buf);
+    }
     ed = (edit){.groups_find = "\"lr\":", .groups_repl = "\"lr\":\"high\",\"zz\":"};
     if (rewrite(good, glen, &ed, &buf, &len)) {
         refuse_mem(&e, buf, len, CT_EFORMAT, NULL, "string option in groups");

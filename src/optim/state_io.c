@@ -179,14 +179,20 @@ static ct_status parse_group_options(ct_optim *o, const cJSON *jo, size_t g, dou
         if (!d)
             return ct_fail(&o->err, CT_EFORMAT, "%s: group %zu has unknown option '%s'", what, g,
                            it->string);
+        /* JSON has no infinity or NaN: a number that reads as one (a
+         * literal beyond double's range) is refused, as the save could not
+         * write it back */
+        if (d->count == 1 && cJSON_IsNumber(it) && !isfinite(it->valuedouble))
+            return ct_fail(&o->err, CT_EFORMAT, "%s: option '%s' of group %zu is not a finite "
+                           "number", what, d->name, g);
         if (d->count == 1 && cJSON_IsNumber(it)) {
             hp[d->slot] = it->valuedouble;
         } else if (d->count > 1 && cJSON_IsArray(it) && cJSON_GetArraySize(it) == d->count) {
             for (int c = 0; c < d->count; c++) {
                 const cJSON *v = cJSON_GetArrayItem(it, c);
-                if (!cJSON_IsNumber(v))
-                    return ct_fail(&o->err, CT_EFORMAT, "%s: option '%s' is not numeric", what,
-                                   d->name);
+                if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+                    return ct_fail(&o->err, CT_EFORMAT, "%s: option '%s' is not a finite number",
+                                   what, d->name);
                 hp[d->slot + c] = v->valuedouble;
             }
         } else {
