@@ -341,6 +341,10 @@ def _dist_worker(rank, world, init_file, out_dir):
                     "every": every, "winner": winner, "global_best": float(global_best),
                     "final": final, "gathered": gathered, "reevaluated": reevaluated},
                    os.path.join(out_dir, f"rank{rank}.pt"))
+        # no rank tears its gloo connections down while another still uses
+        # them (a peer's early teardown aborts it: "terminate called without
+        # an active exception")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
