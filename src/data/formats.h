@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "../core/error.h"
+#include "../core/pool.h"
 #include "ctrain/data.h"
 
 /* ---- .npy (numpy/lib/format.py) ---- */
@@ -130,6 +131,11 @@ uint64_t ct_data_file_resident(const ct_data_file *f);
  * every record's CRCs checked) even when an index exists; larger ones
  * record by record through the index. 0 (the default): always by record. */
 void ct_data_file_set_whole_limit(ct_data_file *f, uint64_t bytes);
+/* A pool whose threads frame whole TFRecord files of at least 4 MiB
+ * together (NULL: the calling thread alone, the default). The pool is
+ * the caller's: it must outlive f, and only one thread may open files on
+ * handles that share it at a time. Same records either way. */
+void ct_data_file_set_pool(ct_data_file *f, ct_pool *pool);
 /* For readers that decode a whole file when they open it (jpeg, png,
  * compressed csv): reads f whole (counted in f->bytes_read), gives f->img
  * a zeroed object of img_size bytes, calls decode(f, bytes, n, f->img) and

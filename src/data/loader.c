@@ -21,6 +21,11 @@
  * delivered order is the sampler's either way: the cache only changes what
  * is re-read.
  *
+ * With one reader thread on a machine of several CPUs, the loader owns a
+ * pool of threads (one per CPU, the reader among them) with which the
+ * reader frames a whole TFRecord file (ct_data_file_set_pool): mapping in
+ * its pages and checking its CRCs was most of a one-reader epoch (bert).
+ *
  * Batch memory: each of the P slots owns one buffer for the loader's
  * lifetime (grown to the largest batch copied into it), so batches reuse
  * P buffers whatever the number of batches and epochs. Zero-copy mode
@@ -37,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../core/error.h"
 #include "formats.h"
@@ -48,6 +54,7 @@
  * configured record length), at most MAX_FLIGHT_SLOTS batches */
 #define FLIGHT ((double)(8 << 20))
 #define MAX_FLIGHT_SLOTS 32
+#define MAX_POOL 8 /* threads framing one file */
 
 typedef struct centry {
     ct_data_file *f;
@@ -56,7 +63,7 @@ typedef struct centry {
     int loading;        /* a reader is opening path on it */
     uint64_t used;      /* last use (LRU) */
     uint64_t resident;  /* buffer bytes after the open */
-    pthread_mutex_t mu; /* held while a sample is copied out of f */
+    pthread_mutex_t mu; /* held while samples are copied out of f */
 } centry;
 
 /* A batch slot. Its buffer (data, cap) is the slot's for the loader's
@@ -110,6 +117,7 @@ struct ct_loader {
     centry cache[CACHE_MAX];
     int ncache;
     uint64_t tick;
+    ct_pool *pool; /* the reader's helpers when read_threads is 1, else NULL */
 };
 
 typedef struct worker_arg {
@@ -156,6 +164,7 @@ static ct_status cache_get(ct_loader *l, const char *p, int *out, uint64_t *byte
             centry *e = &l->cache[l->ncache];
             if (ct_data_file_new(&e->f, l->format, l->odirect) == CT_OK) {
                 ct_data_file_set_whole_limit(e->f, CACHE_BUDGET / (2 * (uint64_t)l->threads));
+                ct_data_file_set_pool(e->f, l->pool);
                 pthread_mutex_init(&e->mu, NULL);
                 k = l->ncache++;
             } else if (lru < 0) {
@@ -230,15 +239,18 @@ static ct_status fill(ct_loader *l, slot *s, int64_t b, uint64_t *bytes)
         int64_t fi = id / l->spf, si = id % l->spf;
         const char *p = l->paths[fi];
         if (cur < 0 || l->cache[cur].path != p) {
+            if (cur >= 0)
+                pthread_mutex_unlock(&l->cache[cur].mu);
             cache_put(l, cur);
             cur = -1;
             int e = -1;
             if ((st = cache_get(l, p, &e, bytes)) != CT_OK)
                 break;
             cur = e;
+            /* held for the batch's run of samples from this file */
+            pthread_mutex_lock(&l->cache[cur].mu);
         }
         centry *e = &l->cache[cur];
-        pthread_mutex_lock(&e->mu);
         ct_data_file *f = e->f;
         const uint8_t *d = NULL;
         size_t len = 0;
@@ -266,7 +278,6 @@ static ct_status fill(ct_loader *l, slot *s, int64_t b, uint64_t *bytes)
         }
         if (view) {
             *bytes += ct_data_file_bytes_read(f) - b0;
-            pthread_mutex_unlock(&e->mu);
             s->ids[k] = id;
             s->offsets[k] = UINT64_MAX;
             s->lengths[k] = len;
@@ -297,7 +308,6 @@ static ct_status fill(ct_loader *l, slot *s, int64_t b, uint64_t *bytes)
         if (st == CT_OK)
             memcpy(s->data + used, d, len);
         *bytes += ct_data_file_bytes_read(f) - b0;
-        pthread_mutex_unlock(&e->mu);
         if (st != CT_OK)
             break;
         s->ids[k] = id;
@@ -307,6 +317,8 @@ static ct_status fill(ct_loader *l, slot *s, int64_t b, uint64_t *bytes)
         used += len;
         s->count++;
     }
+    if (cur >= 0)
+        pthread_mutex_unlock(&l->cache[cur].mu);
     cache_put(l, cur);
     /* copied samples: their place in the (possibly regrown) buffer */
     for (int64_t k = 0; k < s->count; k++)
@@ -462,6 +474,10 @@ ct_status ct_loader_create(ct_loader **out, const ct_dlio_config *c, int eval, i
                      (long long)missing, (long long)l->nfiles, first_missing);
         goto fail;
     }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (l->threads == 1 && cpus > 1 &&
+        (st = ct_pool_create(&l->pool, cpus < MAX_POOL ? (int)cpus : MAX_POOL, NULL)) != CT_OK)
+        goto fail;
     for (int k = 0; k < l->maxslots; k++) {
         slot *s = &l->slots[k];
         s->batch = -1;
@@ -512,6 +528,7 @@ void ct_loader_destroy(ct_loader *l)
     }
     pthread_mutex_destroy(&l->cmu);
     pthread_cond_destroy(&l->ccv);
+    ct_pool_destroy(l->pool);
     free(l);
 }
 

@@ -14,7 +14,9 @@
  * pages to zero. indexed_binary and contiguous hdf5 files are mapped too
  * (not populated: a sample's pages are faulted in when it is read). The
  * mappings are reference counted (ct_data_map) so that the loader's
- * zero-copy batches can keep viewing a file after its handle moved on. */
+ * zero-copy batches can keep viewing a file after its handle moved on.
+ * A handle given a thread pool (ct_data_file_set_pool) frames a whole
+ * TFRecord file with all of its threads (tfr_frame_parallel). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../core/pool.h"
 #include "formats.h"
 
 #define ALIGN 4096
@@ -280,6 +283,10 @@ typedef struct whole {
     /* indexed binary */
     int fd;
     uint64_t *ioff, *isz;
+    /* tfrecord framed in parallel: the pool, one part per thread */
+    ct_pool *pool;
+    struct tfr_part *parts;
+    int nparts;
 } whole;
 
 static whole *W(ct_data_file *f) { return f->impl; }
@@ -300,7 +307,7 @@ static void unmap_whole(whole *w)
  * those read() returns. With O_DIRECT, or where mmap fails, the file is
  * read into the handle's reused buffer. Either way bytes_read grows by the
  * file size. */
-static ct_status load_whole(ct_data_file *f)
+static ct_status load_whole_as(ct_data_file *f, int populate)
 {
     whole *w = W(f);
     unmap_whole(w);
@@ -309,7 +316,7 @@ static ct_status load_whole(ct_data_file *f)
     if (fd < 0)
         return ct_fail(NULL, CT_EIO, "cannot open '%s': %s", f->path, strerror(errno));
     w->size = size;
-    if (!f->odirect && (w->map = map_fd(fd, size, 1)) != NULL) {
+    if (!f->odirect && (w->map = map_fd(fd, size, populate)) != NULL) {
         close(fd);
         w->fp = w->map->addr;
         f->bytes_read += size;
@@ -320,6 +327,8 @@ static ct_status load_whole(ct_data_file *f)
     w->fp = w->file.p;
     return st;
 }
+
+static ct_status load_whole(ct_data_file *f) { return load_whole_as(f, 1); }
 
 /* The array's sample i, sample axis last (DLIO: x[..., i]). */
 static ct_status array_sample(ct_data_file *f, int64_t i, const uint8_t **data, size_t *len)
@@ -443,29 +452,50 @@ static uint32_t le32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-/* Checks the framing of the record at file offset off whose bytes (header,
- * payload, CRC) start at p with avail bytes present; *len gets the payload
- * length. */
-static ct_status tfr_frame(const uint8_t *p, uint64_t avail, uint64_t off, const char *path,
-                           uint64_t *len)
+/* The framing of the record whose bytes (header, payload, CRC) start at p
+ * with avail bytes present: TFR_OK and its payload length in *len, or what
+ * is wrong. */
+enum { TFR_OK, TFR_SHORT_HEADER, TFR_LENGTH_CRC, TFR_SHORT_RECORD, TFR_DATA_CRC };
+static int tfr_check(const uint8_t *p, uint64_t avail, uint64_t *len)
 {
     if (avail < 12)
-        return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: truncated TFRecord header", path,
-                       (unsigned long long)off);
+        return TFR_SHORT_HEADER;
     uint64_t l = 0;
     for (int i = 7; i >= 0; i--)
         l = (l << 8) | p[i];
+    *len = l;
     if (ct_tfrecord_mask(ct_crc32c(0, p, 8)) != le32(p + 8))
+        return TFR_LENGTH_CRC;
+    if (l > avail - 12 || avail - 12 - l < 4)
+        return TFR_SHORT_RECORD;
+    if (ct_tfrecord_mask(ct_crc32c(0, p + 12, (size_t)l)) != le32(p + 12 + l))
+        return TFR_DATA_CRC;
+    return TFR_OK;
+}
+
+/* tfr_check of the record at file offset off, with a message naming path
+ * and the offset. */
+static ct_status tfr_frame(const uint8_t *p, uint64_t avail, uint64_t off, const char *path,
+                           uint64_t *len)
+{
+    uint64_t l = 0;
+    switch (tfr_check(p, avail, &l)) {
+    case TFR_SHORT_HEADER:
+        return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: truncated TFRecord header", path,
+                       (unsigned long long)off);
+    case TFR_LENGTH_CRC:
         return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: TFRecord length CRC mismatch", path,
                        (unsigned long long)off);
-    if (l > avail - 12 || avail - 12 - l < 4)
+    case TFR_SHORT_RECORD:
         return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: truncated TFRecord (length %llu)", path,
                        (unsigned long long)off, (unsigned long long)l);
-    if (ct_tfrecord_mask(ct_crc32c(0, p + 12, (size_t)l)) != le32(p + 12 + l))
+    case TFR_DATA_CRC:
         return ct_fail(NULL, CT_EFORMAT, "%s: offset %llu: TFRecord data CRC mismatch", path,
                        (unsigned long long)(off + 12));
-    *len = l;
-    return CT_OK;
+    default:
+        *len = l;
+        return CT_OK;
+    }
 }
 
 /* The DALI index of the record file at path, if one exists: DLIO writes it
@@ -559,18 +589,159 @@ static ct_status tfr_open_index(ct_data_file *f, const char *ipath)
     return CT_OK;
 }
 
+/* Where a record's Example keeps its "image" bytes, as offsets in the file
+ * at p (length UINT64_MAX if the Example does not parse: tfr_sample then
+ * says why). */
+static void tfr_locate(const uint8_t *p, uint64_t off, uint64_t len, uint64_t *imgoff,
+                       uint64_t *imglen)
+{
+    const uint8_t *img;
+    size_t il;
+    if (ct_example_bytes(p + off + 12, (size_t)len, "image", &img, &il) == CT_OK) {
+        *imgoff = (uint64_t)(img - p);
+        *imglen = il;
+    } else {
+        *imglen = UINT64_MAX;
+    }
+}
+
+/* ---- a whole TFRecord file framed by the threads of a pool ----
+ * Thread t of T takes the bytes [lo, hi) of an even split of the file: it
+ * maps in their pages, finds the first record start at or after lo (t > 0:
+ * the first offset where a whole record frames, both CRCs right, scanning
+ * at most TFR_SCAN_MAX bytes), and frames the records that start before hi
+ * as the sequential pass does. The parts are the sequential pass's records
+ * exactly when they chain: each part begins where the one before ended (a
+ * record inside another's payload that happens to frame would start a
+ * part early and break the chain), and the last ends at the end of the
+ * file. Anything else (a broken chain, a bad record, no start found, out
+ * of memory) falls back to the sequential pass, which gives the error. */
+#define TFR_PAR_MIN ((uint64_t)4 << 20) /* smaller files: one thread */
+#define TFR_SCAN_MAX ((uint64_t)1 << 20)
+
+typedef struct tfr_part {
+    uint64_t *recoff, *reclen, *imgoff, *imglen;
+    size_t n, cap;
+    uint64_t begin, end; /* first record start found; end of the last framed */
+    int empty;           /* no record starts in [lo, hi) */
+    int ok;
+} tfr_part;
+
+static int part_grow(tfr_part *q)
+{
+    if (q->n < q->cap)
+        return 1;
+    size_t cap = q->cap ? 2 * q->cap : 1024;
+    uint64_t **a[4] = {&q->recoff, &q->reclen, &q->imgoff, &q->imglen};
+    for (int k = 0; k < 4; k++) {
+        uint64_t *r = realloc(*a[k], cap * sizeof **a[k]);
+        if (!r)
+            return 0;
+        *a[k] = r;
+    }
+    q->cap = cap;
+    return 1;
+}
+
+static void tfr_frame_part(void *ctx, int tid, int nt)
+{
+    whole *w = ctx;
+    tfr_part *q = &w->parts[tid];
+    const uint8_t *p = w->fp;
+    size_t lo, hi;
+    ct_pool_split((size_t)w->size, tid, nt, &lo, &hi);
+    q->n = 0;
+    q->ok = q->empty = 0;
+    map_populate(w->map, lo, hi - lo);
+    uint64_t off = lo, len = 0;
+    if (tid > 0) {
+        uint64_t stop = hi - lo > TFR_SCAN_MAX ? lo + TFR_SCAN_MAX : hi;
+        while (off < stop && tfr_check(p + off, w->size - off, &len) != TFR_OK)
+            off++;
+        if (off == stop) {
+            q->empty = off == hi; /* else: no start within the scan (fall back) */
+            q->ok = q->empty;
+            q->begin = q->end = off;
+            return;
+        }
+    }
+    q->begin = off;
+    while (off < hi) {
+        if (tfr_check(p + off, w->size - off, &len) != TFR_OK || !part_grow(q))
+            return;
+        q->recoff[q->n] = off + 12;
+        q->reclen[q->n] = len;
+        tfr_locate(p, off, len, &q->imgoff[q->n], &q->imglen[q->n]);
+        q->n++;
+        off += 16 + len;
+    }
+    q->end = off;
+    q->ok = 1;
+}
+
+/* The file's records framed by the pool's threads into w's arrays; 0 if
+ * the parts do not chain (the caller then frames it sequentially). */
+static int tfr_frame_parallel(ct_data_file *f)
+{
+    whole *w = W(f);
+    int nt = ct_pool_threads(w->pool);
+    if (w->nparts < nt) {
+        tfr_part *np = realloc(w->parts, (size_t)nt * sizeof *np);
+        if (!np)
+            return 0;
+        memset(np + w->nparts, 0, (size_t)(nt - w->nparts) * sizeof *np);
+        w->parts = np;
+        w->nparts = nt;
+    }
+    ct_pool_run(w->pool, tfr_frame_part, w);
+    uint64_t next = 0;
+    size_t n = 0;
+    for (int t = 0; t < nt; t++) {
+        const tfr_part *q = &w->parts[t];
+        if (!q->ok)
+            return 0;
+        if (q->empty)
+            continue;
+        if (q->begin != next)
+            return 0;
+        next = q->end;
+        n += q->n;
+    }
+    if (next != w->size || (n && rec_grow(w, n - 1, f->path) != CT_OK))
+        return 0;
+    size_t at = 0;
+    for (int t = 0; t < nt; t++) {
+        const tfr_part *q = &w->parts[t];
+        if (q->empty || !q->n)
+            continue;
+        memcpy(w->recoff + at, q->recoff, q->n * sizeof *q->recoff);
+        memcpy(w->reclen + at, q->reclen, q->n * sizeof *q->reclen);
+        memcpy(w->imgoff + at, q->imgoff, q->n * sizeof *q->imgoff);
+        memcpy(w->imglen + at, q->imglen, q->n * sizeof *q->imglen);
+        at += q->n;
+    }
+    f->nsamples = (int64_t)n;
+    return 1;
+}
+
 static ct_status tfr_open(ct_data_file *f)
 {
     whole *w = W(f);
     w->idx = 0;
     char ipath[4200];
     struct stat sb;
-    int small = w->whole_limit > 0 && stat(f->path, &sb) == 0 && (uint64_t)sb.st_size <= w->whole_limit;
+    int known = stat(f->path, &sb) == 0;
+    int small = w->whole_limit > 0 && known && (uint64_t)sb.st_size <= w->whole_limit;
     if (!small && tfr_index_path(f->path, ipath, sizeof ipath) == 0)
         return tfr_open_index(f, ipath);
-    ct_status st = load_whole(f);
+    /* in parallel: each thread maps in the pages of its part */
+    int par = w->pool && ct_pool_threads(w->pool) > 1 && !f->odirect && known &&
+              (uint64_t)sb.st_size >= TFR_PAR_MIN;
+    ct_status st = load_whole_as(f, !par);
     if (st != CT_OK)
         return st;
+    if (par && w->map && w->fp == w->map->addr && tfr_frame_parallel(f))
+        return CT_OK;
     /* One sequential pass: frame each record, check both its CRCs, and
      * find its "image" bytes while the record is in the cache (parsing the
      * Example later, when its sample is asked for, cost a cache miss per
@@ -588,14 +759,7 @@ static ct_status tfr_open(ct_data_file *f)
             return st;
         w->recoff[n] = off + 12;
         w->reclen[n] = len;
-        const uint8_t *img;
-        size_t il;
-        if (ct_example_bytes(p + off + 12, (size_t)len, "image", &img, &il) == CT_OK) {
-            w->imgoff[n] = (uint64_t)(img - p);
-            w->imglen[n] = il;
-        } else {
-            w->imglen[n] = UINT64_MAX;
-        }
+        tfr_locate(p, off, len, &w->imgoff[n], &w->imglen[n]);
         n++;
         off += 16 + len;
     }
@@ -1066,6 +1230,13 @@ void ct_data_file_close(ct_data_file *f)
     free(w->imgoff);
     free(w->imglen);
     free(w->rows);
+    for (int t = 0; t < w->nparts; t++) {
+        free(w->parts[t].recoff);
+        free(w->parts[t].reclen);
+        free(w->parts[t].imgoff);
+        free(w->parts[t].imglen);
+    }
+    free(w->parts);
     free(w);
     free(f->path);
     free(f);
@@ -1077,6 +1248,12 @@ void ct_data_file_set_whole_limit(ct_data_file *f, uint64_t bytes)
 {
     if (f)
         W(f)->whole_limit = bytes;
+}
+
+void ct_data_file_set_pool(ct_data_file *f, ct_pool *pool)
+{
+    if (f)
+        W(f)->pool = pool;
 }
 
 uint64_t ct_data_file_resident(const ct_data_file *f)
