@@ -29,7 +29,7 @@ sample / time (MB = 2^20, as DLIO); for ctrain also the bytes it actually
 read.
 
 usage: data_bench.py --build BUILD [--data DIR] [--out DIR] [--repeat N]
-                     [--pairs N] [--quick] [--only NAME]
+                     [--pairs N] [--quick] [--only NAME] [--scale N]
 Runs under the project venv (numpy, torch, tensorflow, dlio-benchmark).
 """
 import argparse
@@ -245,10 +245,13 @@ def main():
     ap.add_argument("--data", default=None, help="data sets (default BUILD/data-bench)")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks"))
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--pairs", type=int, default=9,
+    ap.add_argument("--pairs", type=int, default=15,
                     help="alternating raw read / ctrain C epochs per cache mode")
     ap.add_argument("--quick", action="store_true", help="smaller data sets, 1 run each")
     ap.add_argument("--only", default=None, help="one workload")
+    ap.add_argument("--scale", type=int, default=1,
+                    help="N times the data: N x the samples per file, or N x the files for "
+                         "workloads of one sample per file")
     ap.add_argument("--md-only", action="store_true", help="rewrite data.md from data.json")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -285,12 +288,15 @@ def main():
         ds = dict(ds)
         if args.quick:
             ds.update(QUICK_SCALE[name])
+        if args.scale > 1:
+            key = "num_samples_per_file" if ds["num_samples_per_file"] > 1 else "num_files_train"
+            ds[key] *= args.scale
         yaml_path = os.path.join(wdir, yfile)
         cfg = read_yaml(yaml_path)
         fmt = cfg["dataset"]["format"]
         reader = cfg.get("reader", {})
         threads, batch = int(reader.get("read_threads", 1)), int(reader.get("batch_size", 1))
-        folder = os.path.join(data, name)
+        folder = os.path.join(data, name + ("-x%d" % args.scale if args.scale > 1 else ""))
         ov = ctrain_overrides(ds, folder)
         stamp = os.path.join(folder, "generated.json")
         if not os.path.exists(stamp) or json.load(open(stamp)) != ds:
@@ -373,8 +379,9 @@ def main():
         results.append({"workload": name, "workload_file": yfile, "format": fmt, "files": len(files),
                         "bytes": size, "samples": nsamples, "read_threads": threads,
                         "batch_size": batch, "dataset": ds, "rows": rows})
-    doc = {"command": "make bench (bench/data_bench.py --build %s%s)" %
-                      (os.path.relpath(build, ROOT), " --quick" if args.quick else ""),
+    doc = {"command": "make bench (bench/data_bench.py --build %s%s%s)" %
+                      (os.path.relpath(build, ROOT), " --quick" if args.quick else "",
+                       " --scale %d" % args.scale if args.scale > 1 else ""),
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version(),
                        "loadavg_1min": [load_start, os.getloadavg()[0]]},
@@ -484,10 +491,13 @@ def write_md(doc, path):
           "  loop's one copy, and no batch buffers to fault in. What it does beyond the raw",
           "  loop is page-table work (mapping and unmapping the page-cache pages, 4 KiB",
           "  each: perf ~30-40% of the loader's CPU; the CRC pass ~25-35%), per-sample",
-          "  bookkeeping and thread hand-offs; bert (one reader thread, 32,000 samples of",
-          "  2.5 KB) uses about twice the raw loop's CPU per byte, so on a loaded machine it",
-          "  falls furthest behind. The Python front ends (ctrain torch/tf) copy samples",
-          "  into contiguous batches.",
+          "  bookkeeping and thread hand-offs. bert's workload has one reader thread: its",
+          "  loader frames each whole file with a pool of all CPUs (docs/data.md, \"Parallel",
+          "  framing\"), and `ctrain dlio` keeps OpenBLAS's worker threads from starting",
+          "  (they spin ~0.1 s after loading, a CPU taken from the readers). CPU s/GiB",
+          "  counts the whole `ctrain dlio run` process (start-up, configuration, output",
+          "  files) against the raw loop's reads alone. The Python front ends (ctrain",
+          "  torch/tf) copy samples into contiguous batches.",
           "  Cold (O_DIRECT) reads go into the readers' buffers and are copied; there the",
           "  device is the limit and the loader's parallel reads can beat the one-thread",
           "  raw loop.",
