@@ -409,7 +409,8 @@ def ecdf_plot(by, names, dims, mults, functions, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    panels = [(d, m) for d in dims for m in mults]
+    panels = [(d, m) for d in dims for m in mults
+              if any((d, m, fn, n) in by for fn in functions for n in names)]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.6), squeeze=False)
     styles = {"ctrain BFO": ("C0", "-"), "ctrain AdaptiveBFO": ("C1", "-"),
               "ctrain HybridBFO": ("C2", "-"), "niapy BFO": ("C3", "--"),
