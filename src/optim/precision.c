@@ -56,6 +56,9 @@ void ct_qmap_build(ct_qmap *m, int is_signed)
         if (d[i] == 0)
             m->zero = (uint8_t)i;
     }
+    for (int i = 0; i < 256; i++)
+        for (int b = 0; b < 4; b++)
+            m->vbytes[b][i] = (uint8_t)(ct_f2u(m->v[i]) >> (8 * b));
     for (int i = 0; i < 255; i++)
         m->mid[i] = (float)((d[i] + d[i + 1]) / 2);
     for (int i = 255; i < 260; i++)
@@ -245,10 +248,56 @@ static void cv_bf16_scale(int lvl, uint16_t *g, float *x, size_t n, float scale)
     }
 }
 
+#if defined(__x86_64__)
+#define VBMI_TGT __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+/* ct_dq8_block by AVX-512 VBMI, 64 codes at a time: each byte of the
+ * 64 map values by two 128-entry byte permutes (vpermi2b) and a blend on
+ * the code's top bit, the four byte planes interleaved into 64 floats
+ * (bytes, then 16-bit pairs, then a 4 x 4 transpose of 128-bit lanes);
+ * the rest by dq8_avx512. Measured on the int8 AdamW step: dq8_avx512's
+ * 256-entry float lookup (eight two-register permutes and seven blends per
+ * 16 codes) was a quarter of the step. */
+VBMI_TGT static void dq8_vbmi(const ct_qmap *m, const uint8_t *c, size_t n, float absmax,
+                              float *x)
+{
+    __m512i t[4][4];
+    for (int b = 0; b < 4; b++)
+        for (int r = 0; r < 4; r++)
+            t[b][r] = _mm512_loadu_si512((const void *)(m->vbytes[b] + 64 * r));
+    const __m512 a = _mm512_set1_ps(absmax);
+    size_t j = 0;
+    for (; j + 64 <= n; j += 64) {
+        __m512i idx = _mm512_loadu_si512((const void *)(c + j));
+        __mmask64 top = _mm512_movepi8_mask(idx);
+        __m512i pb[4];
+        for (int b = 0; b < 4; b++)
+            pb[b] = _mm512_mask_blend_epi8(top, _mm512_permutex2var_epi8(t[b][0], idx, t[b][1]),
+                                           _mm512_permutex2var_epi8(t[b][2], idx, t[b][3]));
+        /* per 128-bit lane L, d[r] holds the values of codes 16 L + 4 r .. + 3 */
+        __m512i lo01 = _mm512_unpacklo_epi8(pb[0], pb[1]), hi01 = _mm512_unpackhi_epi8(pb[0], pb[1]);
+        __m512i lo23 = _mm512_unpacklo_epi8(pb[2], pb[3]), hi23 = _mm512_unpackhi_epi8(pb[2], pb[3]);
+        __m512i d0 = _mm512_unpacklo_epi16(lo01, lo23), d1 = _mm512_unpackhi_epi16(lo01, lo23);
+        __m512i d2 = _mm512_unpacklo_epi16(hi01, hi23), d3 = _mm512_unpackhi_epi16(hi01, hi23);
+        __m512i t0 = _mm512_shuffle_i64x2(d0, d1, 0x44), t1 = _mm512_shuffle_i64x2(d0, d1, 0xee);
+        __m512i t2 = _mm512_shuffle_i64x2(d2, d3, 0x44), t3 = _mm512_shuffle_i64x2(d2, d3, 0xee);
+        __m512i o[4] = {_mm512_shuffle_i64x2(t0, t2, 0x88), _mm512_shuffle_i64x2(t0, t2, 0xdd),
+                        _mm512_shuffle_i64x2(t1, t3, 0x88), _mm512_shuffle_i64x2(t1, t3, 0xdd)};
+        for (int k = 0; k < 4; k++)
+            _mm512_storeu_ps(x + j + 16 * k, _mm512_mul_ps(_mm512_castsi512_ps(o[k]), a));
+    }
+    if (j < n)
+        dq8_avx512(m, c + j, n - j, absmax, x + j);
+}
+#endif
+
 static void cv_dq8(int lvl, const ct_qmap *m, const uint8_t *c, size_t n, float absmax, float *x)
 {
 #if defined(__x86_64__)
-    if (lvl == 2) {
+    if (lvl == 2 && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw")) {
+        dq8_vbmi(m, c, n, absmax, x);
+        return;
+    }
+    if (lvl == 2 || lvl == CT_PREC_AVX512_NO_VBMI) {
         dq8_avx512(m, c, n, absmax, x);
         return;
     }

@@ -142,6 +142,9 @@ typedef struct ct_qmap {
     int bs_levels;
     float bs_top;
     float bs[256];
+    /* byte b of v[k]'s bits at vbytes[b][k]: the AVX-512 VBMI dequantizer
+     * looks up the four bytes of 64 codes at a time with byte permutes */
+    uint8_t vbytes[4][256];
 } ct_qmap;
 
 /* Builds the dynamic map of Dettmers et al. 2022 ("8-bit Optimizers via
@@ -168,6 +171,10 @@ float ct_q8_block(const ct_qmap *m, const float *x, size_t n, uint8_t *code);
  * _AVX512; the caller checks the CPU has it): the same bits at every level.
  * For the tests, which compare each level with a reference. */
 float ct_q8_block_at(int lvl, const ct_qmap *m, const float *x, size_t n, uint8_t *code);
+/* For the tests, lvl CT_PREC_AVX512_NO_VBMI: the AVX-512 dequantizer the
+ * pass takes on CPUs without AVX-512 VBMI (with it, the pass looks the
+ * codes up by byte permutes). */
+#define CT_PREC_AVX512_NO_VBMI 3
 void ct_dq8_block_at(int lvl, const ct_qmap *m, const uint8_t *code, size_t n, float absmax,
                      float *x);
 void ct_bf16_to_f32_at(int lvl, const uint16_t *h, float *x, size_t n);
