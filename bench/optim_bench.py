@@ -762,7 +762,8 @@ def write_markdown(doc, out_dir):
                  "SGD, Adam, AdamW, Lion, Adagrad, RMSprop; bf16 in by a shift, out by integer "
                  "round-to-nearest-even). 8-bit state goes through the converted pass "
                  "(src/optim/precision.c): per 256-element block the codes are dequantized by "
-                 "register permutes over the 256-entry map into per-thread scratch, the kind's "
+                 "register permutes over the 256-entry map (with AVX-512 VBMI: byte permutes of "
+                 "the map's four byte planes, 64 codes at a time) into per-thread scratch, the kind's "
                  "fp32 kernel updates it, and the block is requantized by its absmax and a "
                  "binary search over the map's thresholds held in registers (8 searches "
                  "interleaved). Every form gives the scalar reference's bits. The 8-bit rows are "
@@ -817,19 +818,22 @@ NOT_DONE = """## Not done yet
 - **Reduced precision: targets not met, and at this machine's arithmetic speed not
   reachable as stated** (docs/optimizers.md, "Precision"; table "Reduced precision",
   `bench/optim_bench.py --precision-only docs/benchmarks/optim.json`). Side by side with
-  fp32 AdamW (10M parameters, 1 / 2 threads, load 1.7): int8 state 0.26x / 0.45x (target
-  >= 1.5x), bf16 parameters + fp32 master 0.85x / 0.91x (target >= 1.2x), bf16 state
-  1.08x / 1.17x, bf16 parameters without master 1.09x / 1.21x, bf16 parameters + master +
-  bf16 state 0.86x / 1.26x. Why: fp32 AdamW already runs at 0.56 ns per parameter on one
-  thread here, and its arithmetic alone (every operand in cache) takes 0.38 ns, while 1.5x
-  fp32 means 0.37 ns: even free 8-bit coding cannot reach it (the table's paragraph under it
+  fp32 AdamW (10M parameters, 1 / 2 threads, 2026-11-22 on a quiet machine): int8 state
+  0.30x / 0.47x (target >= 1.5x; 0.26x / 0.45x before the VBMI dequantizer), bf16
+  parameters + fp32 master 0.86x / 0.90x (target >= 1.2x), bf16 state 1.10x / 1.63x, bf16
+  parameters without master 1.14x / 1.29x, bf16 parameters + master + bf16 state 0.87x /
+  1.30x. Why: fp32 AdamW runs at 0.55 ns per parameter on one thread here, and its
+  arithmetic alone (every operand in cache) at 0.38 ns (x1.44), while 1.5x fp32 means
+  0.37 ns: even free 8-bit coding cannot reach it (the table's paragraph under it
   computes this from each run). bf16 parameters with an fp32 master copy move the same 28 B
   per parameter as fp32, so 1.2x is only reachable where fp32 is far from its bandwidth.
-  What could still help the 8-bit rows: the exact coder costs about 0.9 ns per element and
-  state (a division, an 8-level search over register permutes); a bucket table over the
-  float's exponent and top mantissa bits, looked up with AVX512-VBMI byte permutes, could
-  halve it; dequantizing inside each kind's SIMD loop (as the bf16 forms now do) would save
-  the scratch round trip.
+  What could still help the 8-bit rows: the coder (a division, an 8-level search over
+  register permutes) is now about half of the int8 step (perf: quantizing 47%, dequantizing
+  24% before the VBMI dequantizer, which made the step 15% faster); a bucket table over the
+  float's exponent and top mantissa bits cannot be looked up by byte permutes (the signed
+  map's thresholds need ~1,500 buckets of one threshold each, a permute reaches 128);
+  dequantizing inside each kind's SIMD loop (as the bf16 forms now do) would save the
+  scratch round trip.
 - **8-bit state, accuracy**: the issue's check passes one-sidedly (final loss at most 1%
   above fp32 on the demo task and on an MLP regression); the int8 and bf16 runs end in
   other minima, up to 2.6% *below* fp32 (Lion, RMSprop on the MLP; 4% below on the demo),
