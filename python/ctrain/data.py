@@ -25,7 +25,13 @@ read_threads.
 Buffer lifetime (zero copy): DataLoader, numpy_batches and TorchDataset
 without workers hand out views of the C loader's batch buffer. A batch is
 valid until the next batch is requested (or the iterator is closed): keep
-it longer with copy=True, or .clone()/.copy() it. TorchDataset in a worker
+it longer with copy=True, or .clone()/.copy() it. With zero_copy=True the
+samples are views of the data files themselves where the format stores a
+sample contiguous and uncompressed (the C loader's zero-copy batches,
+docs/data.md; no copy of the bytes at all): a batch of equal-sized samples
+is then stacked into one [B, L] array (a copy), a ragged batch is a list of
+views, and a view used after the next batch may crash the process (its
+file may be unmapped by then), where a batch-buffer view shows later bytes. TorchDataset in a worker
 process and tf_dataset always copy (the batch crosses a process or goes to
 TensorFlow).
 """
@@ -81,6 +87,7 @@ def _declare():
         "ct_loader_batches": ([P], i64),
         "ct_loader_bytes_read": ([P], u64),
         "ct_loader_errmsg": ([P], ctypes.c_char_p),
+        "ct_loader_set_zero_copy": ([P, I], I),
         "ct_sample_reader_create": ([ctypes.POINTER(P), P, I], I),
         "ct_sample_reader_destroy": ([P], None),
         "ct_sample_reader_read": ([P, P, i64, PB], I),
@@ -255,6 +262,20 @@ def _as_numpy(b, copy, owner=None):
         return np.empty(0, np.int64), np.empty((0, 0), np.uint8)
     ids = np.ctypeslib.as_array(ctypes.cast(b.ids, ctypes.POINTER(ctypes.c_int64)), (n,)).copy()
     lens = np.ctypeslib.as_array(ctypes.cast(b.lengths, ctypes.POINTER(ctypes.c_uint64)), (n,))
+    if not b.data:  # zero-copy mode: sample k at samples[k], a view of a file mapping
+        ptrs = np.ctypeslib.as_array(ctypes.cast(b.samples, ctypes.POINTER(ctypes.c_uint64)), (n,))
+        views = []
+        for p, k in zip(ptrs.tolist(), lens.tolist()):
+            if k == 0:
+                views.append(np.empty(0, np.uint8))
+                continue
+            buf = (ctypes.c_uint8 * k).from_address(p)
+            buf._owner = owner
+            v = np.frombuffer(buf, np.uint8)
+            views.append(v.copy() if copy else v)
+        if all(len(v) == len(views[0]) for v in views):
+            return ids, np.stack(views)  # one [B, L] array, as the copy path gives
+        return ids, views
     offs = np.ctypeslib.as_array(ctypes.cast(b.offsets, ctypes.POINTER(ctypes.c_uint64)), (n,))
     total = int(offs[-1] + lens[-1])
     if total:
@@ -272,9 +293,10 @@ def _as_numpy(b, copy, owner=None):
 
 
 class _CLoader:
-    """One ct_loader handle (read_threads reader threads)."""
+    """One ct_loader handle (read_threads reader threads); zero_copy: its
+    zero-copy mode (samples as views of the mapped files)."""
 
-    def __init__(self, w, eval, rank, world_size):
+    def __init__(self, w, eval, rank, world_size, zero_copy=False):
         self.w = w
         self._pid = os.getpid()
         h = ctypes.c_void_p()
@@ -282,6 +304,8 @@ class _CLoader:
         if st:
             _fail(st)
         self.h = h
+        if zero_copy:
+            lib.ct_loader_set_zero_copy(h, 1)
         self.batch = _Batch()
         self.done = ctypes.c_int()
 
@@ -344,7 +368,7 @@ class _SampleReader:
 
 
 def numpy_batches(workload, overrides=None, rank=None, world_size=None, epoch=0, eval=False,
-                  copy=False):
+                  copy=False, zero_copy=False):
     """A generator of (ids, data) NumPy batches of one epoch of one rank,
     read by the C loader (read_threads threads, prefetch_size batches in
     flight). Zero copy: a batch is valid until the next one is requested,
@@ -353,7 +377,7 @@ def numpy_batches(workload, overrides=None, rank=None, world_size=None, epoch=0,
     to mpirun's (OMPI_COMM_WORLD_*, PMI_*) or RANK/WORLD_SIZE, else 0/1."""
     w = _workload(workload, overrides)
     rank, world_size = _default_rank(rank, world_size)
-    loader = _CLoader(w, eval, rank, world_size)
+    loader = _CLoader(w, eval, rank, world_size, zero_copy)
     yield from loader.iterate(epoch, copy)
 
 
@@ -369,18 +393,20 @@ class DataLoader:
     """A DataLoader-compatible iterator over a DLIO workload: each pass
     (`for ids, x in loader`) is one epoch of this rank, yielding torch
     tensors (ids int64 [B], x uint8 [B, L]) that are views of the C loader's
-    batch buffer (valid until the next batch; copy=True for owned tensors).
+    batch buffer (valid until the next batch; copy=True for owned tensors;
+    zero_copy=True: views of the files, see the module's "Buffer lifetime").
     The first pass is epoch `epoch`, each later pass the next epoch (as
     DLIO's training loop); set_epoch(e) chooses the next pass's epoch.
     len(loader) is the number of batches per epoch. One pass at a time:
     starting a pass ends the previous one (one C loader per DataLoader)."""
 
     def __init__(self, workload, overrides=None, rank=None, world_size=None, epoch=0, eval=False,
-                 copy=False):
+                 copy=False, zero_copy=False):
         self.workload = _workload(workload, overrides)
         self.rank, self.world_size = _default_rank(rank, world_size)
         self.eval, self.copy, self.epoch = bool(eval), bool(copy), int(epoch)
-        self._loader = _CLoader(self.workload, self.eval, self.rank, self.world_size)
+        self._loader = _CLoader(self.workload, self.eval, self.rank, self.world_size,
+                                bool(zero_copy))
 
     def __len__(self):
         return self._loader.batches()

@@ -252,6 +252,55 @@ def test_zero_copy_lifetime_and_copy_option(wl):
         assert x.base is None or x.base.flags.owndata
 
 
+def _mapped_files():
+    """{(start, end): path} of this process's file mappings."""
+    out = {}
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and parts[5].startswith("/"):
+                a, b = (int(x, 16) for x in parts[0].split("-"))
+                out[(a, b)] = parts[5]
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["indexed_binary", "tfrecord"])
+def test_zero_copy_option_views_the_files(fmt, tmp_path):
+    """zero_copy=True: the same batches as the copy path, ragged ones as
+    lists of views that lie in mappings of the data files themselves."""
+    path = write_workload(tmp_path / "w.yaml", tmp_path / fmt, fmt=fmt, stdev=120)
+    if fmt == "tfrecord":  # DLIO reads tfrecord with its tensorflow loader only
+        with open(path) as f:
+            text = f.read().replace("pytorch", "tensorflow")
+        with open(path, "w") as f:
+            f.write(text)
+    w = cd.generate(path)
+    folder = str(tmp_path / fmt)
+    for rank, size in [(0, 1), (1, 2)]:
+        ref = collect(cd.numpy_batches(w, rank=rank, world_size=size, epoch=1))
+        got, in_files, views = [], 0, 0
+        for ids, rows in cd.numpy_batches(w, rank=rank, world_size=size, epoch=1, zero_copy=True):
+            maps = _mapped_files()
+            if isinstance(rows, list):  # ragged: one view per sample
+                for r in rows:
+                    views += 1
+                    assert not r.flags.owndata
+                    a = r.ctypes.data
+                    in_files += any(lo <= a and a + r.size <= hi and p.startswith(folder)
+                                    for (lo, hi), p in maps.items())
+            else:  # samples of one size: stacked into one array
+                assert rows.ndim == 2 and rows.flags.owndata
+            got.append((ids.tolist(), [bytes(r) for r in rows]))
+        assert got == ref
+        assert views > 0 and in_files == views
+        dl = collect(cd.DataLoader(w, rank=rank, world_size=size, epoch=1, zero_copy=True))
+        assert dl == ref
+        for _, rows in cd.numpy_batches(w, rank=rank, world_size=size, epoch=1, zero_copy=True,
+                                        copy=True):
+            assert all(r.flags.owndata for r in rows) if isinstance(rows, list) \
+                else rows.flags.owndata
+
+
 @pytest.mark.parametrize("fmt", ["npy", "csv", "indexed_binary", "mmap_indexed_binary"])
 def test_other_formats_equal_numpy(fmt, tmp_path):
     path = write_workload(tmp_path / "w.yaml", tmp_path / fmt, fmt=fmt,
