@@ -10,7 +10,9 @@ epoch of one rank is read by:
                buffers, file by file in DLIO's order, one thread): the limit
   ctrain C     `ctrain dlio run` with computation_time 0 (the C loader,
                read_threads reader threads, prefetch_size batches in flight)
-  ctrain torch ctrain.data.DataLoader (PyTorch tensors, zero copy), if present
+  ctrain torch ctrain.data.DataLoader (PyTorch tensors, zero copy), if present;
+               for ragged data sets also with zero_copy=True (samples as
+               views of the mapped files)
   ctrain tf    ctrain.data.tf_dataset (a tf.data.Dataset), if present
   dlio torch   dlio-benchmark 2.0.0's TorchDataLoader + its reader of the
                format (npz only: DLIO refuses tfrecord with pytorch)
@@ -159,7 +161,8 @@ def child_ctrain_py(spec):
         import torch  # noqa: F401
         t0 = time.perf_counter()
         steps = 0
-        for ids, x in cd.DataLoader(spec["yaml"], spec["overrides"], rank=0, world_size=1):
+        for ids, x in cd.DataLoader(spec["yaml"], spec["overrides"], rank=0, world_size=1,
+                                    zero_copy=spec.get("zero_copy", False)):
             steps += 1
         dt = time.perf_counter() - t0
     else:
@@ -356,8 +359,11 @@ def main():
             if od:
                 continue
             if have_py:
-                for kind, label in (("torch", "ctrain torch"), ("tf", "ctrain tf")):
-                    spec = {"kind": kind, "yaml": yaml_path, "overrides": ov}
+                kinds = [("torch", "ctrain torch", False), ("tf", "ctrain tf", False)]
+                if ds.get("record_length_stdev"):  # ragged: the views of the files too
+                    kinds.insert(1, ("torch", "ctrain torch zero-copy", True))
+                for kind, label, zc in kinds:
+                    spec = {"kind": kind, "yaml": yaml_path, "overrides": ov, "zero_copy": zc}
                     try:
                         r, runs = median_run(lambda: run_child("ctrain", spec, pyenv), args.repeat)
                         row(label, mode, r, runs)
