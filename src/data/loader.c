@@ -474,10 +474,11 @@ ct_status ct_loader_create(ct_loader **out, const ct_dlio_config *c, int eval, i
                      (long long)missing, (long long)l->nfiles, first_missing);
         goto fail;
     }
+    /* the reader's helpers; without them (no threads to be had) it frames alone */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (l->threads == 1 && cpus > 1 &&
-        (st = ct_pool_create(&l->pool, cpus < MAX_POOL ? (int)cpus : MAX_POOL, NULL)) != CT_OK)
-        goto fail;
+        ct_pool_create(&l->pool, cpus < MAX_POOL ? (int)cpus : MAX_POOL, NULL) != CT_OK)
+        l->pool = NULL;
     for (int k = 0; k < l->maxslots; k++) {
         slot *s = &l->slots[k];
         s->batch = -1;
