@@ -253,6 +253,13 @@ def generate(workload, overrides=None, threads=2, rank=0, world_size=1, progress
     return w
 
 
+def _u64s(addr, n):
+    """The n uint64 at C address addr, as a NumPy view (cheaper than
+    ctypes.cast and np.ctypeslib.as_array: _as_numpy of a bert batch took
+    24 us with those, 15 us with this)."""
+    return np.frombuffer((ctypes.c_uint64 * n).from_address(addr), np.uint64)
+
+
 def _as_numpy(b, copy, owner=None):
     """(ids, data) NumPy views (or copies) of a ct_batch. A view keeps owner
     (the C handle's Python object) alive, so its memory is never freed under
@@ -260,10 +267,10 @@ def _as_numpy(b, copy, owner=None):
     n = int(b.count)
     if n == 0:
         return np.empty(0, np.int64), np.empty((0, 0), np.uint8)
-    ids = np.ctypeslib.as_array(ctypes.cast(b.ids, ctypes.POINTER(ctypes.c_int64)), (n,)).copy()
-    lens = np.ctypeslib.as_array(ctypes.cast(b.lengths, ctypes.POINTER(ctypes.c_uint64)), (n,))
+    ids = _u64s(b.ids, n).view(np.int64).copy()
+    lens = _u64s(b.lengths, n)
     if not b.data:  # zero-copy mode: sample k at samples[k], a view of a file mapping
-        ptrs = np.ctypeslib.as_array(ctypes.cast(b.samples, ctypes.POINTER(ctypes.c_uint64)), (n,))
+        ptrs = _u64s(b.samples, n)
         views = []
         for p, k in zip(ptrs.tolist(), lens.tolist()):
             if k == 0:
@@ -276,7 +283,7 @@ def _as_numpy(b, copy, owner=None):
         if all(len(v) == len(views[0]) for v in views):
             return ids, np.stack(views)  # one [B, L] array, as the copy path gives
         return ids, views
-    offs = np.ctypeslib.as_array(ctypes.cast(b.offsets, ctypes.POINTER(ctypes.c_uint64)), (n,))
+    offs = _u64s(b.offsets, n)
     total = int(offs[-1] + lens[-1])
     if total:
         buf = (ctypes.c_uint8 * total).from_address(b.data)
