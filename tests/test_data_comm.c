@@ -393,6 +393,66 @@ static void test_run(const char *dir)
     ct_dlio_config_free(&c);
 }
 
+/* Two thread ranks append 1,000 step lines each in one epoch to one
+ * dlio.log, many times what the log's stdio buffer holds: every line must
+ * arrive whole (the buffer is written out before a line that would not
+ * fit, never mid-line), one well-formed step line per step and rank. With
+ * stdio left to flush a full buffer, ~20 lines were torn. */
+static void test_log_lines(const char *dir)
+{
+    char yaml[2048], out[1200], p[1400];
+    snprintf(yaml, sizeof yaml,
+             "framework: pytorch\nworkflow:\n  generate_data: True\n  train: True\n  checkpoint: False\n"
+             "dataset:\n  data_folder: %s/logdata\n  format: npy\n  num_files_train: 20\n"
+             "  num_samples_per_file: 100\n  record_length_bytes: 64\n"
+             "reader:\n  batch_size: 1\n  read_threads: 1\n"
+             "train:\n  epochs: 1\n  computation_time: 0\n",
+             dir);
+    ct_dlio_config c;
+    ct_dlio_config_init(&c);
+    CHECK(ct_dlio_config_load(&c, NULL, yaml, NULL, 0, NULL, NULL) == CT_OK, "config: %s", ct_errmsg());
+    ct_dlio_gen_opts go = {1, 0, 1, 0};
+    CHECK(ct_dlio_generate(&c, &go) == CT_OK, "generate: %s", ct_errmsg());
+    snprintf(out, sizeof out, "%s/logout", dir);
+    world w;
+    w.size = 2;
+    pthread_barrier_init(&w.bar, NULL, 2);
+    job jobs[2];
+    pthread_t th[2];
+    memset(jobs, 0, sizeof jobs);
+    for (int r = 0; r < 2; r++) {
+        make_comm(&jobs[r].comm, &w, r);
+        jobs[r].cfg = &c;
+        jobs[r].out = out;
+        pthread_create(&th[r], NULL, run_rank, &jobs[r]);
+    }
+    for (int r = 0; r < 2; r++)
+        pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&w.bar);
+    for (int r = 0; r < 2; r++)
+        CHECK(jobs[r].st == CT_OK, "rank %d: %s", r, jobs[r].err);
+    snprintf(p, sizeof p, "%s/dlio.log", out);
+    FILE *f = fopen(p, "r");
+    int steps[2] = {0, 0}, torn = 0;
+    char line[1024];
+    while (f && fgets(line, sizeof line, f)) {
+        int r, st, used = 0;
+        char *q = strstr(line, "Rank ");
+        if (strstr(line + 1, "[INFO]") || line[strlen(line) - 1] != '\n')
+            torn++;
+        else if (q && sscanf(q, "Rank %d step %d processed 1 samples in %*g s%n", &r, &st, &used) == 2 &&
+                 used > 0 && q[used] == '\n' && r >= 0 && r < 2 && !strncmp(line, "[INFO] ", 7))
+            steps[r]++;
+        else if (q)
+            torn++;
+    }
+    if (f)
+        fclose(f);
+    CHECK(torn == 0 && steps[0] == 1000 && steps[1] == 1000,
+          "dlio.log: %d torn lines, %d and %d whole step lines (1000 each)", torn, steps[0], steps[1]);
+    ct_dlio_config_free(&c);
+}
+
 int main(int argc, char **argv)
 {
     char dir[1024], cmd[2200];
@@ -403,5 +463,6 @@ int main(int argc, char **argv)
     test_threads(2);
     test_threads(3);
     test_run(dir);
+    test_log_lines(dir);
     return check_summary();
 }
