@@ -59,6 +59,11 @@ void ct_qmap_build(ct_qmap *m, int is_signed)
     for (int i = 0; i < 256; i++)
         for (int b = 0; b < 4; b++)
             m->vbytes[b][i] = (uint8_t)(ct_f2u(m->v[i]) >> (8 * b));
+#if defined(__x86_64__)
+    m->vbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
+#else
+    m->vbmi = 0;
+#endif
     for (int i = 0; i < 255; i++)
         m->mid[i] = (float)((d[i] + d[i + 1]) / 2);
     for (int i = 255; i < 260; i++)
@@ -293,7 +298,7 @@ VBMI_TGT static void dq8_vbmi(const ct_qmap *m, const uint8_t *c, size_t n, floa
 static void cv_dq8(int lvl, const ct_qmap *m, const uint8_t *c, size_t n, float absmax, float *x)
 {
 #if defined(__x86_64__)
-    if (lvl == 2 && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw")) {
+    if (lvl == 2 && m->vbmi) {
         dq8_vbmi(m, c, n, absmax, x);
         return;
     }

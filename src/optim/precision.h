@@ -143,8 +143,10 @@ typedef struct ct_qmap {
     float bs_top;
     float bs[256];
     /* byte b of v[k]'s bits at vbytes[b][k]: the AVX-512 VBMI dequantizer
-     * looks up the four bytes of 64 codes at a time with byte permutes */
+     * looks up the four bytes of 64 codes at a time with byte permutes;
+     * vbmi: the CPU has AVX-512 VBMI and BW (checked once, at build) */
     uint8_t vbytes[4][256];
+    int vbmi;
 } ct_qmap;
 
 /* Builds the dynamic map of Dettmers et al. 2022 ("8-bit Optimizers via
