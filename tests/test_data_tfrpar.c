@@ -98,13 +98,20 @@ static int tfr_check_bytes(const uint8_t *p, size_t avail, uint64_t *len)
     return ct_tfrecord_mask(ct_crc32c(0, p + 12, (size_t)l)) == c2;
 }
 
+/* The largest image of records r[0..n). */
+static size_t max_image(const rec *r, size_t n)
+{
+    size_t cap = 0;
+    for (size_t k = 0; k < n; k++)
+        cap = r[k].img_len > cap ? r[k].img_len : cap;
+    return cap;
+}
+
 /* Writes records r[0..n) as Examples to path; returns the file size. */
 static size_t write_records(const char *path, const rec *r, size_t n)
 {
     FILE *f = fopen(path, "wb");
-    size_t total = 0, cap = 0;
-    for (size_t k = 0; k < n; k++)
-        cap = r[k].img_len > cap ? r[k].img_len : cap;
+    size_t total = 0, cap = max_image(r, n);
     uint8_t *img = malloc(cap + 1), *ex = malloc(cap + 64), *out = malloc(cap + 96);
     for (size_t k = 0; f && img && ex && out && k < n; k++) {
         image_of(&r[k], img);
@@ -120,7 +127,7 @@ static size_t write_records(const char *path, const rec *r, size_t n)
     return total;
 }
 
-/* Opens path with a pool of nt threads (nt 1: none) into *f. */
+/* Opens path into *f, framed with pool's threads (NULL: the caller alone). */
 static ct_status open_with(ct_data_file **f, const char *path, ct_pool *pool)
 {
     ct_status st = ct_data_file_new(f, CT_FMT_TFRECORD, 0);
@@ -142,10 +149,8 @@ static void check_file(const char *path, const rec *r, size_t n, ct_pool *pool, 
     }
     CHECK(ct_data_file_samples(f) == (int64_t)n, "%s: %lld records, %zu written", what,
           (long long)ct_data_file_samples(f), n);
-    size_t bad = 0, cap = 0;
-    for (size_t k = 0; k < n; k++)
-        cap = r[k].img_len > cap ? r[k].img_len : cap;
-    uint8_t *img = malloc(cap + 1);
+    size_t bad = 0;
+    uint8_t *img = malloc(max_image(r, n) + 1);
     for (size_t k = 0; img && k < n && (int64_t)k < ct_data_file_samples(f); k++) {
         const uint8_t *d = NULL;
         size_t len = 0;
