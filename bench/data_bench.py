@@ -22,9 +22,9 @@ with the workload's read_threads and batch_size for every loader. Page-cache
 warm: every file is read once before the timed runs; each number is the
 median of --repeat runs, raw and ctrain C of --pairs alternating runs whose
 paired ratios (ctrain C epoch / the raw epoch just before it) give the
-verdict against the >= 90% target. Cold: O_DIRECT (reader.odirect: true for ctrain, an
-O_DIRECT read loop for raw; DLIO's readers have no O_DIRECT path, so they
-have no cold row). The time of a run is the wall time of the whole epoch,
+verdict against the >= 90% target. Cold: O_DIRECT (reader.odirect: true for
+ctrain, an O_DIRECT read loop for raw; DLIO's readers have no O_DIRECT path,
+so they have no cold row). The time of a run is the wall time of the whole epoch,
 first batch and loader start-up included (imports and process start
 excluded). MB/s is delivered samples x the data set's on-disk bytes per
 sample / time (MB = 2^20, as DLIO); for ctrain also the bytes it actually

@@ -216,12 +216,13 @@ def paired_adamw(shapes, thread_counts, torch_impls, pairs, warmup=2, gap=0.02):
     """ctrain.optim.AdamW (the C engine through the Python package) and
     torch.optim.AdamW with torch_impls[threads] (its flags from TORCH_IMPLS)
     on their own copies of the same shapes, in this process, stepped
-    alternately (the order swapped every pair, gap seconds of sleep between
+    alternately: the order swapped every pair, gap seconds of sleep between
     steps so that neither side's worker threads are still spinning when the
-    other starts: torch's OpenMP workers spin ~10-12 ms of CPU after a
+    other starts (torch's OpenMP workers spin 8-12 ms of CPU after a
     2-thread step here, ctrain's pool sleeps at once; each record holds
-    both sides' spin_after_step, measured at the start; for the second half of the pairs the two sides swap
-    copies, new optimizers, warmup steps again). Returns one record per thread count with the median of
+    both sides' spin_after_step, measured at the start); for the second
+    half of the pairs the two sides swap copies (new optimizers, warmup
+    steps again). Returns one record per thread count with the median of
     the per-pair ratios torch step time / ctrain step time (> 1: ctrain
     faster)."""
     import ctrain
