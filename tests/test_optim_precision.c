@@ -46,6 +46,13 @@ static uint16_t to_bf16(float f)
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+static float bf16_rounded(float f)
+{
+    uint32_t u = (uint32_t)to_bf16(f) << 16;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 /* fp16 from its definition, in double arithmetic with nearbyint's round to
  * nearest even (independent of the library's bit manipulations; not the
  * compiler's _Float16, which not every compiler offers on x86-64). */
@@ -494,6 +501,82 @@ static void test_errors(void)
     ct_optim_destroy(o);
 }
 
+/* ct_optim_state_info / _q8_view / _read / _write: storage reported per
+ * buffer; float32 and bf16 state read back as written (bf16: rounded to
+ * nearest even); 8-bit state written and read within the quantization error
+ * of its block (the exact codes are NumPy's: tests/python); bad writes
+ * refused with nothing changed. */
+static void test_state_io(void)
+{
+    enum { N = 1000 }; /* 3 full blocks and one of 232 */
+    static float p[N], g[N], x[N], y[N];
+    for (int j = 0; j < N; j++)
+        p[j] = (float)(urand() - 0.5), g[j] = (float)(urand() - 0.5) * 0.01f;
+    ct_param ps = {.data = p, .grad = g, .numel = N, .dtype = CT_F32};
+    const char *sdts[] = {"fp32", "bf16", "int8"};
+    for (int d = 0; d < 3; d++) {
+        ct_optim *o = NULL;
+        char opts[96];
+        snprintf(opts, sizeof opts, "lr=0.01 state_dtype=%s min_8bit_size=0", sdts[d]);
+        CHECK(!ct_optim_create(&o, "adamw", ""), "create");
+        CHECK(!ct_optim_add_group(o, &ps, 1, opts, NULL), "%s: %s", opts, ct_optim_errmsg(o));
+        CHECK(!ct_optim_step(o), "step: %s", ct_optim_errmsg(o));
+        for (size_t k = 0; k < 2; k++) {
+            const char *name = NULL;
+            size_t numel = 0, nb = 0;
+            int storage = -1;
+            CHECK(!ct_optim_state_info(o, 0, 0, k, &name, &numel, &storage) && numel == N &&
+                      storage == d && !strcmp(name, k ? "exp_avg_sq" : "exp_avg"),
+                  "%s info %zu: %s %zu %d", sdts[d], k, name, numel, storage);
+            uint8_t *codes = NULL;
+            float *absmax = NULL;
+            ct_status st = ct_optim_state_q8_view(o, 0, 0, k, NULL, &codes, &numel, &absmax, &nb);
+            CHECK(d == 2 ? !st && codes && absmax && nb == 4 : st == CT_EUNSUPPORTED,
+                  "%s q8_view: %d %s", sdts[d], (int)st, ct_optim_errmsg(o));
+            /* second moments are non-negative; first moments of either sign */
+            for (int j = 0; j < N; j++)
+                x[j] = k ? (float)(urand() * urand()) * 1e-3f : (float)(urand() - 0.5) * 1e-2f;
+            x[3] = 0;
+            CHECK(!ct_optim_state_write(o, 0, 0, k, x, N), "write: %s", ct_optim_errmsg(o));
+            CHECK(!ct_optim_state_read(o, 0, 0, k, y, N), "read: %s", ct_optim_errmsg(o));
+            int bad = 0;
+            for (int j = 0; j < N; j++) {
+                float want = d == 1 ? bf16_rounded(x[j]) : x[j];
+                /* 8-bit: within the largest half gap of the map's top
+                 * decade (0.9/64/2 of the block's scale, signed map) */
+                float tol = d == 2 ? absmax[j / 256] * 0.0071f : 0.0f;
+                bad += !(fabsf(y[j] - want) <= tol);
+            }
+            CHECK(!bad, "%s %s: %d values not read back as written", sdts[d], name, bad);
+            CHECK(y[3] == 0, "%s: zero read back as %g", sdts[d], (double)y[3]);
+            /* refused writes change nothing */
+            CHECK(ct_optim_state_write(o, 0, 0, k, x, N - 1) == CT_EINVAL &&
+                      strstr(ct_optim_errmsg(o), "1000 elements"),
+                  "short write: %s", ct_optim_errmsg(o));
+            CHECK(ct_optim_state_read(o, 0, 0, k, NULL, N) == CT_EINVAL, "NULL read");
+            CHECK(ct_optim_state_info(o, 0, 0, 2, NULL, NULL, NULL) == CT_EINVAL,
+                  "third buffer of adamw");
+            if (d == 2) {
+                float z[N];
+                memcpy(z, x, sizeof z);
+                z[N - 1] = NAN;
+                CHECK(ct_optim_state_write(o, 0, 0, k, z, N) == CT_EINVAL &&
+                          strstr(ct_optim_errmsg(o), "element 999"),
+                      "NaN write: %s", ct_optim_errmsg(o));
+                z[N - 1] = -1e-3f;
+                CHECK((ct_optim_state_write(o, 0, 0, k, z, N) == CT_EINVAL) == (k == 1),
+                      "negative second moment: %s", ct_optim_errmsg(o));
+                if (k == 0) /* first moments take it: put x back */
+                    ct_optim_state_write(o, 0, 0, k, x, N);
+            }
+            float w[N];
+            CHECK(!ct_optim_state_read(o, 0, 0, k, w, N) && !memcmp(w, y, sizeof w),
+                  "%s %s: a refused write changed the state", sdts[d], name);
+        }
+        ct_optim_destroy(o);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 2 && !strcmp(argv[2], "mlp")) { /* the accuracy check alone */
@@ -501,6 +584,7 @@ int main(int argc, char **argv)
         return check_summary();
     }
     test_errors();
+    test_state_io();
     test_determinism();
     test_save_load();
     test_mlp();

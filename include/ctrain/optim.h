@@ -231,6 +231,43 @@ ct_status ct_optim_state_buffer(ct_optim *opt, size_t group, size_t index, size_
  * block) is no single tensor: CT_EUNSUPPORTED. Any output may be NULL. */
 ct_status ct_optim_state_view(ct_optim *opt, size_t group, size_t index, size_t i,
                               const char **name, void **data, size_t *numel, int *dtype);
+/* How a state buffer is stored (state_dtype): float32, bfloat16, or 8-bit
+ * blockwise codes of the dynamic map with a float32 scale per 256-element
+ * block (Dettmers et al. 2022). */
+typedef enum ct_state_storage {
+    CT_STATE_F32 = 0,
+    CT_STATE_BF16 = 1,
+    CT_STATE_Q8 = 2
+} ct_state_storage;
+/* Name, element count and storage (a ct_state_storage) of state buffer i
+ * of a parameter, whatever its storage. Any output may be NULL. */
+ct_status ct_optim_state_info(const ct_optim *opt, size_t group, size_t index, size_t i,
+                              const char **name, size_t *numel, int *storage);
+/* 8-bit state: views of its codes (numel bytes) and of its scales
+ * (nblocks = ceil(numel / 256) floats), sharing the engine's memory. Other
+ * storage: CT_EUNSUPPORTED. Any output may be NULL. */
+ct_status ct_optim_state_q8_view(ct_optim *opt, size_t group, size_t index, size_t i,
+                                 const char **name, uint8_t **codes, size_t *numel,
+                                 float **absmax, size_t *nblocks);
+/* Copies state buffer i out as numel float32 values whatever its storage
+ * (bfloat16 widened, 8-bit codes dequantized: map[code] * scale), e.g. to
+ * hand it to a framework that keeps float32 state. */
+ct_status ct_optim_state_read(ct_optim *opt, size_t group, size_t index, size_t i,
+                              float *out, size_t numel);
+/* Sets state buffer i from numel float32 values, stored as the buffer is
+ * (bfloat16 rounded to nearest even; 8-bit quantized blockwise as a step
+ * quantizes). 8-bit state refuses non-finite values, and negative ones
+ * where its map is unsigned (second moments), with nothing written. Reading
+ * 8-bit state and writing it back keeps its values within the quantization
+ * error, not bit for bit (a block whose largest magnitude is negative holds
+ * it as -0.993 times its scale, the signed map's lowest entry, so the scale
+ * written back is smaller); to copy 8-bit state exactly, copy its codes and
+ * scales (ct_optim_state_q8_view). A state
+ * written before the parameter's first step is used only if its step is
+ * then set above 0 (ct_optim_set_step); otherwise the first step starts
+ * from zero state, as torch.optim does. */
+ct_status ct_optim_state_write(ct_optim *opt, size_t group, size_t index, size_t i,
+                               const float *in, size_t numel);
 /* Steps taken by one parameter (torch.optim's state "step"). Setting it
  * marks the parameter's state as initialised when step > 0. */
 ct_status ct_optim_get_step(const ct_optim *opt, size_t group, size_t index,

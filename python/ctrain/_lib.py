@@ -12,6 +12,8 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 CT_F32, CT_BF16, CT_F16 = 0, 1, 2
+CT_STATE_F32, CT_STATE_BF16, CT_STATE_Q8 = 0, 1, 2  # ct_state_storage
+U8 = "uint8"  # state_views' tag of 8-bit codes (no ct_dtype)
 CT_NONFINITE_ERROR, CT_NONFINITE_SKIP, CT_NONFINITE_NONE = 0, 1, 2
 CT_EUNSUPPORTED = 7
 
@@ -100,6 +102,18 @@ def _load():
              ctypes.POINTER(S), ctypes.POINTER(ctypes.c_int)],
             I,
         ),
+        "ct_optim_state_info": (
+            [P, S, S, S, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(S),
+             ctypes.POINTER(ctypes.c_int)],
+            I,
+        ),
+        "ct_optim_state_q8_view": (
+            [P, S, S, S, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_void_p),
+             ctypes.POINTER(S), ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(S)],
+            I,
+        ),
+        "ct_optim_state_read": ([P, S, S, S, P, S], I),
+        "ct_optim_state_write": ([P, S, S, S, P, S], I),
         "ct_optim_get_step": ([P, S, S, ctypes.POINTER(ctypes.c_int64)], I),
         "ct_optim_set_step": ([P, S, S, ctypes.c_int64], I),
         "ct_sched_create": ([ctypes.POINTER(P), P, ctypes.c_char_p, ctypes.c_char_p], I),
@@ -238,36 +252,60 @@ class Engine:
         if st:
             self._check(st, CtrainError)
 
-    def state_buffers(self, g, i):
-        """[(name, ctypes float array sharing the C memory)] of one parameter
-        whose state is float32."""
-        out = []
-        for name, buf, dt in self.state_views(g, i):
-            if dt != CT_F32:
-                raise CtrainError(CT_EUNSUPPORTED, f"ctrain: state '{name}' of group {g} "
-                                  f"parameter {i} is stored as bfloat16, not float32")
-            out.append((name, buf))
-        return out
-
-    def state_views(self, g, i):
-        """[(name, ctypes array sharing the C memory, CT_F32 or CT_BF16)] of
-        one parameter: float32 and bfloat16 state (8-bit state refused)."""
+    def state_layout(self, g, i):
+        """[(name, numel, storage)] of one parameter's state buffers, storage
+        a CT_STATE_* value."""
         cnt = ctypes.c_size_t()
         self._check(lib.ct_optim_state_count(self.h, g, i, ctypes.byref(cnt)))
         out = []
         for k in range(cnt.value):
             name = ctypes.c_char_p()
-            data = ctypes.c_void_p()
             numel = ctypes.c_size_t()
-            dt = ctypes.c_int()
-            self._check(lib.ct_optim_state_view(self.h, g, i, k, ctypes.byref(name),
-                                                ctypes.byref(data), ctypes.byref(numel),
-                                                ctypes.byref(dt)))
-            ct = ctypes.c_float if dt.value == CT_F32 else ctypes.c_uint16
-            buf = (ct * numel.value).from_address(data.value)
-            buf._engine = self  # keeps the C memory alive as long as the buffer
-            out.append((name.value.decode(), buf, dt.value))
+            storage = ctypes.c_int()
+            self._check(lib.ct_optim_state_info(self.h, g, i, k, ctypes.byref(name),
+                                                ctypes.byref(numel), ctypes.byref(storage)))
+            out.append((name.value.decode(), numel.value, storage.value))
         return out
+
+    def state_views(self, g, i):
+        """[(key, ctypes array sharing the C memory, tag)] of one parameter's
+        state: a float32 or bfloat16 buffer under its name (tag CT_F32 or
+        CT_BF16); an 8-bit one as two arrays, its codes under NAME_codes
+        (tag U8) and its scales, one per 256 elements, under NAME_absmax
+        (tag CT_F32)."""
+        out = []
+        for k, (name, numel, storage) in enumerate(self.state_layout(g, i)):
+            bufs = []
+            if storage == CT_STATE_Q8:
+                codes, absmax = ctypes.c_void_p(), ctypes.c_void_p()
+                n, nb = ctypes.c_size_t(), ctypes.c_size_t()
+                self._check(lib.ct_optim_state_q8_view(self.h, g, i, k, None, ctypes.byref(codes),
+                                                       ctypes.byref(n), ctypes.byref(absmax),
+                                                       ctypes.byref(nb)))
+                bufs.append((name + "_codes", ctypes.c_uint8, codes.value, n.value, U8))
+                bufs.append((name + "_absmax", ctypes.c_float, absmax.value, nb.value, CT_F32))
+            else:
+                data = ctypes.c_void_p()
+                self._check(lib.ct_optim_state_view(self.h, g, i, k, None, ctypes.byref(data),
+                                                    None, None))
+                dt = CT_F32 if storage == CT_STATE_F32 else CT_BF16
+                ct = ctypes.c_float if dt == CT_F32 else ctypes.c_uint16
+                bufs.append((name, ct, data.value, numel, dt))
+            for key, ct, addr, n, tag in bufs:
+                buf = (ct * n).from_address(addr)
+                buf._engine = self  # keeps the C memory alive as long as the buffer
+                out.append((key, buf, tag))
+        return out
+
+    def state_read(self, g, i, k, addr, numel):
+        """Copies state buffer k out as numel float32 values at addr
+        (bfloat16 widened, 8-bit codes dequantized)."""
+        self._check(lib.ct_optim_state_read(self.h, g, i, k, addr, numel))
+
+    def state_write(self, g, i, k, addr, numel):
+        """Sets state buffer k from numel float32 values at addr, stored as
+        the buffer is (rounded to bfloat16, quantized to 8 bits)."""
+        self._check(lib.ct_optim_state_write(self.h, g, i, k, addr, numel))
 
     def get_step(self, g, i):
         v = ctypes.c_int64()

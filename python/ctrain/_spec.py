@@ -46,6 +46,36 @@ def _unsupported_flags(name, capturable=False, differentiable=False):
         )
 
 
+STATE_DTYPES = ("fp32", "bf16", "int8")
+# optimizers whose state the engine can keep in bf16 or 8 bits (C: optim.h)
+REDUCED_STATE_KINDS = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "lion")
+
+
+def precision_text(group, default_sdt, where):
+    """The engine's precision options of a param group: "state_dtype"
+    (fp32, bf16 or int8; default_sdt when absent), "min_8bit_size" (int8:
+    smaller tensors keep fp32 state; the engine's default 4096 when absent)
+    and "master_weights". where names the optimizer in messages. The
+    engine refuses reduced state for optimizers that lack it
+    (CT_EUNSUPPORTED: REDUCED_STATE_KINDS have it)."""
+    sdt = group.get("state_dtype")
+    if sdt is None:
+        sdt = default_sdt
+    if sdt not in STATE_DTYPES:
+        raise ValueError(f"{where}: state_dtype {sdt!r} is not one of {', '.join(STATE_DTYPES)}")
+    text = []
+    if sdt != "fp32":
+        text.append(f"state_dtype={sdt}")
+    m8 = group.get("min_8bit_size")
+    if m8 is not None:
+        if isinstance(m8, bool) or not isinstance(m8, int) or m8 < 0:
+            raise ValueError(f"{where}: min_8bit_size must be an int >= 0, got {m8!r}")
+        text.append(f"min_8bit_size={m8}")
+    if group.get("master_weights", False):
+        text.append("master_weights=true")
+    return " ".join(text)
+
+
 class Spec:
     """name: the class name; kind: the C optimizer; keys: the param-group keys
     passed to the engine; scalar_state: state keys torch keeps as 0-dim

@@ -10,6 +10,11 @@ torch.optim), without PyTorch. Parameters are float32, C-contiguous,
 writeable arrays; gradients float32 arrays of the same shapes (None skips a
 parameter). One C call per step. Groups: pass a list of dicts as with torch
 ({'params': [w], 'weight_decay': 0.0}).
+
+State storage: state_dtype='bf16' or 'int8' (blockwise 8-bit, Dettmers et
+al. 2022; tensors of fewer than min_8bit_size elements, default 4096, stay
+float32) as a constructor keyword or a group key, read when the group is
+added; state(k) shows the stored form, state_dict() float32 values.
 """
 import copy
 import inspect
@@ -78,7 +83,7 @@ class _NumpyOptimizer:
                 raise ValueError("some parameters appear in more than one parameter group")
         try:
             self._engine.add_group([(_addr(p), p.size, p.shape) for p in group["params"]],
-                                   self._spec.option_text(group))
+                                   self._text(group))
         except _lib.CtrainError as e:
             raise ValueError(str(e)) from None
         self.param_groups.append(group)
@@ -90,6 +95,13 @@ class _NumpyOptimizer:
         self._darr = _lib.make_ptr_array(n)
         self._garr = _lib.make_ptr_array(n)
         self._darr[:] = [_addr(p) for p in self._flat]
+
+    def _text(self, group):
+        """The engine's options of a group: the optimizer's and the
+        precision keys (state_dtype, min_8bit_size)."""
+        text = self._spec.option_text(group)
+        prec = _spec.precision_text(group, "fp32", f"ctrain.numpy.{type(self).__name__}")
+        return text + " " + prec if prec else text
 
     @property
     def lr(self):
@@ -141,24 +153,39 @@ class _NumpyOptimizer:
         self._engine.step_buffers(self._darr, self._garr, n)
 
     def state(self, k):
-        """The state of parameter k (flat index) as arrays sharing the C memory."""
+        """The state of parameter k (flat index) as arrays sharing the C
+        memory: float32 state under its torch name; bfloat16 state
+        (state_dtype='bf16') as its bit patterns (uint16) under NAME_bf16;
+        8-bit state (state_dtype='int8') as NAME_codes (uint8) and
+        NAME_absmax (float32, one scale per 256 elements)."""
         g, i = self._where[k]
         p = self._flat[k]
         out = {"step": self._engine.get_step(g, i)}
-        for name, buf in self._engine.state_buffers(g, i):
-            out[name] = np.frombuffer(buf, dtype=np.float32).reshape(
-                _spec.state_shape(self._spec, name, len(buf), p.shape))
+        for key, buf, tag in self._engine.state_views(g, i):
+            if tag == _lib.CT_BF16:
+                out[key + "_bf16"] = np.frombuffer(buf, dtype=np.uint16)
+                continue
+            dt = np.uint8 if tag == _lib.U8 else np.float32
+            out[key] = np.frombuffer(buf, dtype=dt).reshape(
+                _spec.state_shape(self._spec, key, len(buf), p.shape))
         return out
 
     def state_dict(self):
         """{'state': {k: {...copies...}}, 'param_groups': [...]} with parameters
-        as indices, as torch.optim's layout (step as a Python int)."""
+        as indices, as torch.optim's layout (step as a Python int); bf16 and
+        8-bit state as float32 values under their torch names."""
         state = {}
-        for k in range(len(self._flat)):
-            s = self.state(k)
-            if s["step"] > 0:
-                state[k] = {name: (np.array(v) if isinstance(v, np.ndarray) else v)
-                            for name, v in s.items()}
+        for k, p in enumerate(self._flat):
+            g, i = self._where[k]
+            step = self._engine.get_step(g, i)
+            if step <= 0:
+                continue
+            st = {"step": step}
+            for b, (name, numel, _) in enumerate(self._engine.state_layout(g, i)):
+                v = np.empty(_spec.state_shape(self._spec, name, numel, p.shape), np.float32)
+                self._engine.state_read(g, i, b, _addr(v), numel)
+                st[name] = v
+            state[k] = st
         groups, k = [], 0
         for g in self.param_groups:
             d = {key: v for key, v in g.items() if key != "params"}
@@ -175,44 +202,69 @@ class _NumpyOptimizer:
                              "parameters")
         new_groups = [dict(g, **{k: v for k, v in src.items() if k != "params"})
                       for g, src in zip(self.param_groups, groups)]
-        # The loaded options are checked on a scratch engine first, so bad
-        # ones change nothing; then they go to this engine, which keeps its
-        # identity (schedules created on this optimizer stay attached).
+        # The loaded options and state go to a scratch engine first, so a bad
+        # option or a state value the storage cannot hold (NaN in 8-bit
+        # state, a wrong size) changes nothing; then they go to this engine,
+        # which keeps its identity (schedules created on this optimizer stay
+        # attached). The state's storage (state_dtype) is this optimizer's.
         scratch = _lib.Engine(self._spec.kind)
-        texts = [self._spec.option_text(g) for g in new_groups]
+        texts = [self._text(dict(ng, state_dtype=g.get("state_dtype"),
+                                 min_8bit_size=g.get("min_8bit_size")))
+                 for g, ng in zip(self.param_groups, new_groups)]
+        values = []
         try:
             for g, text in zip(new_groups, texts):
                 scratch.add_group([(_addr(p), p.size, p.shape) for p in g["params"]], text)
+            for k in range(len(self._flat)):
+                g, i = self._where[k]
+                st = sd["state"].get(k, sd["state"].get(str(k)))
+                step = 0 if st is None else int(st["step"]) if "step" in st else 1
+                bufs = []
+                for b, (name, numel, _) in enumerate(scratch.state_layout(g, i)):
+                    v = np.zeros(numel, np.float32)
+                    if st is not None and name in st:
+                        src = np.asarray(st[name], dtype=np.float32).reshape(-1)
+                        if src.size != numel:
+                            raise ValueError(f"ctrain.numpy.{type(self).__name__}: state "
+                                             f"'{name}' of parameter {i} of group {g} has "
+                                             f"{src.size} elements, expected {numel}")
+                        v[:] = src
+                    scratch.state_write(g, i, b, _addr(v), numel)
+                    bufs.append(v)
+                values.append((step, bufs))
         except _lib.CtrainError as e:
             raise ValueError(str(e)) from None
         for gi, (g, ng) in enumerate(zip(self.param_groups, new_groups)):
             self._engine.set_options(gi, texts[gi])
-            g.update({k: v for k, v in ng.items() if k != "params"})
+            g.update({k: v for k, v in ng.items()
+                      if k not in ("params", "state_dtype", "min_8bit_size")})
         self._synced = [{k: copy.copy(g[k]) for k in self._spec.keys} for g in self.param_groups]
-        for k in range(len(self._flat)):
+        for k, (step, bufs) in enumerate(values):
             g, i = self._where[k]
-            st = sd["state"].get(k, sd["state"].get(str(k)))
-            for name, buf in self._engine.state_buffers(g, i):
-                dst = np.frombuffer(buf, dtype=np.float32)
-                if st is not None and name in st:
-                    dst[:] = np.asarray(st[name], dtype=np.float32).reshape(-1)
-                else:
-                    dst[:] = 0
-            self._engine.set_step(g, i, 0 if st is None else
-                                  int(st["step"]) if "step" in st else 1)
+            for b, v in enumerate(bufs):
+                self._engine.state_write(g, i, b, _addr(v), v.size)
+            self._engine.set_step(g, i, step)
 
 
 def _make(spec):
     fn = spec.fn
 
-    def __init__(self, params, *args, **kwargs):
-        _NumpyOptimizer.__init__(self, params, fn(*args, **kwargs))
+    def __init__(self, params, *args, state_dtype=None, min_8bit_size=None, **kwargs):
+        defaults = fn(*args, **kwargs)
+        for k, v in (("state_dtype", state_dtype), ("min_8bit_size", min_8bit_size)):
+            if v is not None:
+                defaults[k] = v
+        _NumpyOptimizer.__init__(self, params, defaults)
 
     sig = inspect.signature(fn)
+    rest = list(sig.parameters.values())
+    kw = [q for q in rest if q.kind == inspect.Parameter.VAR_KEYWORD]
+    rest = [q for q in rest if q.kind != inspect.Parameter.VAR_KEYWORD]
     __init__.__signature__ = sig.replace(parameters=[
         inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
         inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-        *sig.parameters.values()])
+        *rest, *[inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None)
+                 for k in ("state_dtype", "min_8bit_size")], *kw])
     return type(spec.name, (_NumpyOptimizer,), {
         "__init__": __init__, "_spec": spec, "__module__": __name__,
         "__doc__": f"{spec.name} for NumPy float32 arrays (C engine '{spec.kind}')."})

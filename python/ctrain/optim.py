@@ -23,6 +23,19 @@ Adagrad, RMSprop, Lion; else float32). Param-group keys choose otherwise:
 "master_weights" (True: a float32 copy of the parameters is updated and kept
 in state["master"], the parameter is its rounding, and the state defaults to
 float32) and "state_dtype" ("fp32" or "bf16"), read when the group is added.
+
+8-bit state (bitsandbytes' AdamW8bit and the like, for any parameter dtype):
+"state_dtype": "int8" in a param group (or as a constructor keyword of
+SGD, Adam, AdamW, Adagrad, RMSprop and Lion, e.g. AdamW(params,
+state_dtype="int8")) stores each state tensor of at least "min_8bit_size"
+elements (default 4096; smaller ones stay float32) as blockwise 8-bit codes
+(Dettmers et al. 2022: the dynamic map, a float32 scale per 256 elements).
+optimizer.state[p] then holds NAME_codes (uint8, the parameter's shape) and
+NAME_absmax (float32, one per block), sharing memory with the engine.
+state_dict() gives torch.optim's layout with every such state dequantized to
+float32 under its torch name ("exp_avg", ...), so torch.optim loads it;
+load_state_dict quantizes float32 state into the codes (within the
+quantization error); deepcopy and pickling copy the codes exactly.
 """
 import collections
 import inspect
@@ -45,7 +58,7 @@ _SUPPORTED = ("ctrain supports float32, bfloat16 and float16, contiguous, dense 
               "CPU tensors")
 _DTYPES = {torch.float32: _lib.CT_F32, torch.bfloat16: _lib.CT_BF16, torch.float16: _lib.CT_F16}
 # kinds whose state the engine can keep in bfloat16 (docs/optimizers.md, "Precision")
-_BF16_STATE_KINDS = ("sgd", "adam", "adamw", "adagrad", "rmsprop", "lion")
+_BF16_STATE_KINDS = _spec.REDUCED_STATE_KINDS
 
 
 def _check_tensor(name, what, t, cls):
@@ -73,29 +86,21 @@ def _check_tensor(name, what, t, cls):
                                      f"(strides {t.stride()}); {_SUPPORTED}")
 
 
-def _as_tensor(buf, shape, dtype=_lib.CT_F32):
-    dt = torch.float32 if dtype == _lib.CT_F32 else torch.bfloat16
-    return torch.frombuffer(buf, dtype=dt).view(shape)
+_PRECISION_KEYS = ("state_dtype", "min_8bit_size", "master_weights")
+_TAGS = {_lib.CT_F32: torch.float32, _lib.CT_BF16: torch.bfloat16, _lib.U8: torch.uint8}
+
+
+def _as_tensor(buf, shape, tag=_lib.CT_F32):
+    return torch.frombuffer(buf, dtype=_TAGS[tag]).view(shape)
 
 
 def _precision_text(group, kind, cls):
     """The engine's precision options for a group (see the module doc)."""
     dtypes = {p.dtype for p in group["params"]}
-    sdt = group.get("state_dtype")
     master = bool(group.get("master_weights", False))
-    if sdt is None:  # torch's: the parameters' dtype; float32 beside a master copy
-        bf16 = dtypes == {torch.bfloat16} and kind in _BF16_STATE_KINDS and not master
-        sdt = "bf16" if bf16 else "fp32"
-    if sdt not in ("fp32", "bf16"):
-        raise ValueError(f"ctrain.optim.{cls}: state_dtype {sdt!r} is not available here "
-                         "(allowed: 'fp32', 'bf16'; 8-bit state is no torch tensor: use the C "
-                         "API or ctrain.numpy's engine)")
-    text = []
-    if sdt != "fp32":
-        text.append(f"state_dtype={sdt}")
-    if master:
-        text.append("master_weights=true")
-    return " ".join(text)
+    # torch's: the parameters' dtype; float32 beside a master copy
+    bf16 = dtypes == {torch.bfloat16} and kind in _BF16_STATE_KINDS and not master
+    return _spec.precision_text(group, "bf16" if bf16 else "fp32", f"ctrain.optim.{cls}")
 
 
 class _CtrainOptimizer(torch.optim.Optimizer):
@@ -270,17 +275,46 @@ class _CtrainOptimizer(torch.optim.Optimizer):
     # ---- state: load, pickle, deepcopy ----------------------------------------
 
     def __setstate__(self, state):
-        super().__setstate__(state)
-        # A group saved by an older release may lack options added since
-        # (maximize, foreach, ...): torch's __setstate__ fills them with the
-        # constructor's defaults, not with this instance's, and so does ctrain.
-        base = self._spec.fn()
-        for group in self.param_groups:
-            for k, v in base.items():
-                group.setdefault(k, v)
-            if self._spec.kind == "adamw":
-                group["decoupled_weight_decay"] = True
-        self._rebuild()
+        # load_state_dict ends here: a state it cannot take (a tensor of the
+        # wrong size, a value 8-bit state cannot hold) leaves the optimizer
+        # exactly as it was, engine and state included
+        before = dict(self.__dict__)
+        try:
+            super().__setstate__(state)
+            # A group saved by an older release may lack options added since
+            # (maximize, foreach, ...): torch's __setstate__ fills them with the
+            # constructor's defaults, not with this instance's, and so does ctrain.
+            base = self._spec.fn()
+            for group in self.param_groups:
+                for k, v in base.items():
+                    group.setdefault(k, v)
+                if self._spec.kind == "adamw":
+                    group["decoupled_weight_decay"] = True
+            keep = before.get("_keep_precision")
+            if keep is not None:  # load_state_dict: the storage stays this optimizer's
+                for group, kept in zip(self.param_groups, keep):
+                    for k in _PRECISION_KEYS:
+                        group.pop(k, None)
+                    group.update(kept)
+            self.__dict__.pop("_keep_precision", None)
+            self._rebuild()
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def load_state_dict(self, state_dict):
+        """torch.optim's load_state_dict. The state's storage stays this
+        optimizer's (its groups' state_dtype, min_8bit_size and
+        master_weights): float32 state from torch.optim loads into 8-bit or
+        bfloat16 state, and back. A state that cannot be loaded is refused
+        with the optimizer unchanged."""
+        self._keep_precision = [{k: g[k] for k in _PRECISION_KEYS if k in g}
+                                for g in self.param_groups]
+        try:
+            super().load_state_dict(state_dict)
+        finally:
+            self.__dict__.pop("_keep_precision", None)
 
     def _rebuild(self):
         """Builds a new engine from param_groups and state (after
@@ -303,27 +337,12 @@ class _CtrainOptimizer(torch.optim.Optimizer):
             if not src:
                 continue
             g, i = self._where[k]
-            bufs = {name: (buf, dt) for name, buf, dt in self._engine.state_views(g, i)}
             step = src.get("step", None)
+            layout = self._engine.state_layout(g, i)
             if step is None:
-                step = 1 if bufs else 0
+                step = 1 if layout else 0
             step = int(float(step))
-            for name, (buf, dt) in bufs.items():
-                v = src.get(name)
-                if v is None:
-                    # Lookahead's slow weights and the master copy start from
-                    # the parameter's values when a state dict lacks them
-                    if step > 0 and name not in ("slow_params", "master"):
-                        raise ValueError(f"ctrain.optim.{self._cls()}: the state of parameter "
-                                         f"{i} of group {g} lacks '{name}'")
-                    continue
-                dst = _as_tensor(buf, (-1,), dt)
-                v = torch.as_tensor(v).detach().to("cpu", dst.dtype).reshape(-1)
-                if v.numel() != dst.numel():
-                    raise ValueError(f"ctrain.optim.{self._cls()}: state '{name}' of parameter "
-                                     f"{i} of group {g} has {v.numel()} elements, expected "
-                                     f"{dst.numel()}")
-                dst.copy_(v)
+            used = self._load_state(k, src, step, layout)
             self._engine.set_step(g, i, step)
             self._steps[k] = float(step)
             if self._mat[k]:  # eager kinds: already materialized
@@ -332,12 +351,53 @@ class _CtrainOptimizer(torch.optim.Optimizer):
             self._materialize(k)
             # keys the engine does not keep (e.g. torch's None momentum buffers)
             for key, v in src.items():
-                if key not in self.state[p] and key != "step":
+                if key not in self.state[p] and key != "step" and key not in used:
                     self.state[p][key] = v
         # state that does not belong to a parameter is kept as torch does
         for key, v in old_state.items():
             if not isinstance(key, torch.Tensor):
                 self.state[key] = v
+
+    def _load_state(self, k, src, step, layout):
+        """Sets parameter k's engine state from src (a state[p] dict) and
+        returns the keys of src it used. A buffer stored as the engine
+        stores it is copied (8-bit: NAME_codes and NAME_absmax, exactly);
+        float values of any other storage are converted (rounded to
+        bfloat16, quantized to 8 bits)."""
+        g, i = self._where[k]
+        views = {key: (buf, tag) for key, buf, tag in self._engine.state_views(g, i)}
+        used = set()
+        where = f"ctrain.optim.{self._cls()}: state '{{}}' of parameter {i} of group {g}"
+        for b, (name, numel, storage) in enumerate(layout):
+            exact = ((name + "_codes", name + "_absmax") if storage == _lib.CT_STATE_Q8
+                     else (name,))
+            if all(src.get(key) is not None for key in exact):
+                for key in exact:
+                    buf, tag = views[key]
+                    dst = _as_tensor(buf, (-1,), tag)
+                    v = torch.as_tensor(src[key]).detach().to("cpu").reshape(-1)
+                    if v.numel() != dst.numel():
+                        raise ValueError(where.format(key) + f" has {v.numel()} elements, "
+                                         f"expected {dst.numel()}")
+                    dst.copy_(v.to(dst.dtype))
+                used.update(exact)
+            elif src.get(name) is not None:  # float values into 8-bit codes
+                v = torch.as_tensor(src[name]).detach().to("cpu", torch.float32)
+                v = v.contiguous().reshape(-1)
+                if v.numel() != numel:
+                    raise ValueError(where.format(name) + f" has {v.numel()} elements, "
+                                     f"expected {numel}")
+                try:
+                    self._engine.state_write(g, i, b, v.data_ptr(), numel)
+                except _lib.CtrainError as e:
+                    raise ValueError(str(e)) from None
+                used.add(name)
+            elif step > 0 and name not in ("slow_params", "master"):
+                # Lookahead's slow weights and the master copy start from the
+                # parameter's values when a state dict lacks them
+                raise ValueError(f"ctrain.optim.{self._cls()}: the state of parameter {i} of "
+                                 f"group {g} lacks '{name}'")
+        return used
 
     def _save_lookahead_counters(self):
         """Lookahead's steps since the last sync, per group, into the group's
@@ -348,8 +408,28 @@ class _CtrainOptimizer(torch.optim.Optimizer):
                 group["counter"] = self._engine.get_lookahead_counter(gi)
 
     def state_dict(self):
+        """torch.optim's state_dict; 8-bit state dequantized to float32 under
+        its torch name, so torch.optim's optimizers load it."""
         self._save_lookahead_counters()
-        return super().state_dict()
+        sd = super().state_dict()
+        for k, p in enumerate(self._flat):
+            g, i = self._where[k]
+            st = sd["state"].get(k)
+            if st is None:
+                continue
+            layout = self._engine.state_layout(g, i)
+            if all(storage != _lib.CT_STATE_Q8 for _, _, storage in layout):
+                continue
+            st = dict(st)  # torch's packed state shares the dicts of self.state
+            for b, (name, numel, storage) in enumerate(layout):
+                if storage != _lib.CT_STATE_Q8:
+                    continue
+                v = torch.empty(p.shape if numel == p.numel() else (numel,), dtype=torch.float32)
+                self._engine.state_read(g, i, b, v.data_ptr(), numel)
+                del st[name + "_codes"], st[name + "_absmax"]
+                st[name] = v
+            sd["state"][k] = st
+        return sd
 
     def __getstate__(self):
         self._save_lookahead_counters()
@@ -376,13 +456,27 @@ def _differs(a, b):
 def _make(spec):
     fn = spec.fn
 
-    def __init__(self, params, *args, **kwargs):
-        _CtrainOptimizer.__init__(self, params, fn(*args, **kwargs))
+    def __init__(self, params, *args, state_dtype=None, min_8bit_size=None,
+                 master_weights=None, **kwargs):
+        defaults = fn(*args, **kwargs)
+        # ctrain's precision keys join the defaults only when given, so a
+        # default optimizer's groups (and repr) are torch's
+        for k, v in (("state_dtype", state_dtype), ("min_8bit_size", min_8bit_size),
+                     ("master_weights", master_weights)):
+            if v is not None:
+                defaults[k] = v
+        _CtrainOptimizer.__init__(self, params, defaults)
 
     sig = inspect.signature(fn)
     p0 = inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     self_p = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    __init__.__signature__ = sig.replace(parameters=[self_p, p0, *sig.parameters.values()])
+    prec = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None)
+            for k in ("state_dtype", "min_8bit_size", "master_weights")]
+    rest = list(sig.parameters.values())
+    kw = [q for q in rest if q.kind == inspect.Parameter.VAR_KEYWORD]
+    rest = [q for q in rest if q.kind != inspect.Parameter.VAR_KEYWORD]
+    # keyword-only parameters go after every positional one
+    __init__.__signature__ = sig.replace(parameters=[self_p, p0, *rest, *prec, *kw])
     twin = f"torch.optim.{spec.name}" if spec.torch_twin else "pytorch-optimizer's " + spec.name
     doc = (f"{spec.name} run by ctrain's C engine ('{spec.kind}'); same arguments, defaults, "
            f"numerics and state_dict layout as {twin}.")

@@ -793,6 +793,136 @@ ct_status ct_optim_state_buffer(ct_optim *o, size_t g, size_t i, size_t k, const
     return st;
 }
 
+static int state_storage(unsigned char sdt)
+{
+    return sdt == CT_SDT_F32 ? CT_STATE_F32 : sdt == CT_SDT_BF16 ? CT_STATE_BF16 : CT_STATE_Q8;
+}
+
+ct_status ct_optim_state_info(const ct_optim *o, size_t g, size_t i, size_t k, const char **name,
+                              size_t *numel, int *storage)
+{
+    CHECK_PARAM(o, g, i);
+    const ct_slot *s = &o->groups[g].slots[i];
+    if (k >= (size_t)s->n_state)
+        return ct_fail((ct_err *)&o->err, CT_EINVAL, "parameter has %d state buffers, not %zu",
+                       s->n_state, k + 1);
+    if (name)
+        *name = s->state_name[k];
+    if (numel)
+        *numel = s->state_numel[k];
+    if (storage)
+        *storage = state_storage(s->sdt[k]);
+    return CT_OK;
+}
+
+ct_status ct_optim_state_q8_view(ct_optim *o, size_t g, size_t i, size_t k, const char **name,
+                                 uint8_t **codes, size_t *numel, float **absmax, size_t *nblocks)
+{
+    int storage;
+    size_t n;
+    ct_status st = ct_optim_state_info(o, g, i, k, name, &n, &storage);
+    if (st != CT_OK)
+        return st;
+    const ct_slot *s = &o->groups[g].slots[i];
+    if (storage != CT_STATE_Q8)
+        return ct_fail(&o->err, CT_EUNSUPPORTED,
+                       "state '%s' of group %zu parameter %zu is stored as %s, not as 8-bit "
+                       "codes; use ct_optim_state_view",
+                       s->state_name[k], g, i, storage == CT_STATE_F32 ? "float32" : "bfloat16");
+    if (codes)
+        *codes = s->raw[k];
+    if (numel)
+        *numel = n;
+    if (absmax)
+        *absmax = s->absmax[k];
+    if (nblocks)
+        *nblocks = (n + CT_QBLOCK - 1) / CT_QBLOCK;
+    return CT_OK;
+}
+
+/* The checks ct_optim_state_read and _write share: the buffer exists and
+ * the caller's array has its size. */
+static ct_status state_io_check(ct_optim *o, size_t g, size_t i, size_t k, const void *x,
+                                size_t numel, const char *fn)
+{
+    size_t n;
+    ct_status st = ct_optim_state_info(o, g, i, k, NULL, &n, NULL);
+    if (st != CT_OK)
+        return st;
+    if (!x)
+        return ct_fail(&o->err, CT_EINVAL, "%s: the array is NULL", fn);
+    if (numel != n)
+        return ct_fail(&o->err, CT_EINVAL,
+                       "%s: state '%s' of group %zu parameter %zu has %zu elements, not %zu", fn,
+                       o->groups[g].slots[i].state_name[k], g, i, n, numel);
+    return CT_OK;
+}
+
+ct_status ct_optim_state_read(ct_optim *o, size_t g, size_t i, size_t k, float *out, size_t numel)
+{
+    ct_status st = state_io_check(o, g, i, k, out, numel, "ct_optim_state_read");
+    if (st != CT_OK)
+        return st;
+    const ct_slot *s = &o->groups[g].slots[i];
+    switch (s->sdt[k]) {
+    case CT_SDT_F32:
+        memcpy(out, s->state[k], numel * sizeof(float));
+        break;
+    case CT_SDT_BF16:
+        ct_bf16_to_f32_at(o->simd, s->raw[k], out, numel);
+        break;
+    default: {
+        const ct_qmap *m = &o->qmap[s->sdt[k] == CT_SDT_Q8U];
+        const uint8_t *c = s->raw[k];
+        for (size_t b = 0; b < numel; b += CT_QBLOCK)
+            ct_dq8_block_at(o->simd, m, c + b, numel - b < CT_QBLOCK ? numel - b : CT_QBLOCK,
+                            s->absmax[k][b / CT_QBLOCK], out + b);
+    }
+    }
+    return CT_OK;
+}
+
+ct_status ct_optim_state_write(ct_optim *o, size_t g, size_t i, size_t k, const float *in,
+                               size_t numel)
+{
+    ct_status st = state_io_check(o, g, i, k, in, numel, "ct_optim_state_write");
+    if (st != CT_OK)
+        return st;
+    ct_slot *s = &o->groups[g].slots[i];
+    switch (s->sdt[k]) {
+    case CT_SDT_F32:
+        memcpy(s->state[k], in, numel * sizeof(float));
+        break;
+    case CT_SDT_BF16:
+        ct_f32_to_bf16_at(o->simd, in, s->raw[k], numel);
+        break;
+    default: {
+        /* a block's scale is its largest magnitude: a value that is not
+         * finite has no code, and is refused before anything is written */
+        for (size_t j = 0; j < numel; j++)
+            if (!isfinite(in[j]))
+                return ct_fail(&o->err, CT_EINVAL,
+                               "ct_optim_state_write: state '%s' of group %zu parameter %zu is "
+                               "stored as 8-bit codes and element %zu is %g; nothing was written",
+                               s->state_name[k], g, i, j, (double)in[j]);
+        if (s->sdt[k] == CT_SDT_Q8U)
+            for (size_t j = 0; j < numel; j++)
+                if (in[j] < 0)
+                    return ct_fail(&o->err, CT_EINVAL,
+                                   "ct_optim_state_write: state '%s' of group %zu parameter %zu "
+                                   "is stored as unsigned 8-bit codes and element %zu is %g < 0; "
+                                   "nothing was written",
+                                   s->state_name[k], g, i, j, (double)in[j]);
+        const ct_qmap *m = &o->qmap[s->sdt[k] == CT_SDT_Q8U];
+        uint8_t *c = s->raw[k];
+        for (size_t b = 0; b < numel; b += CT_QBLOCK)
+            s->absmax[k][b / CT_QBLOCK] = ct_q8_block_at(
+                o->simd, m, in + b, numel - b < CT_QBLOCK ? numel - b : CT_QBLOCK, c + b);
+    }
+    }
+    return CT_OK;
+}
+
 ct_status ct_optim_get_step(const ct_optim *o, size_t g, size_t i, int64_t *step)
 {
     CHECK_PARAM(o, g, i);

@@ -245,8 +245,12 @@ def test_refusals_are_clear():
         co.Adam([torch.zeros(10, dtype=torch.float64, requires_grad=True)])
     with pytest.raises(co.UnsupportedTensorError, match="lamb|LAMB|16-bit|bf16|bfloat16"):
         co.LAMB([p])
-    with pytest.raises(ValueError, match="state_dtype 'int8'"):
-        co.Adam([{"params": [p], "state_dtype": "int8"}])
+    with pytest.raises(ValueError, match="state_dtype 'int4' is not one of fp32, bf16, int8"):
+        co.Adam([{"params": [p], "state_dtype": "int4"}])
+    with pytest.raises(co.UnsupportedTensorError, match="adamax.*state_dtype"):
+        co.Adamax([p], state_dtype="int8")
+    with pytest.raises(ValueError, match="min_8bit_size must be an int >= 0, got -1"):
+        co.Adam([p], state_dtype="int8", min_8bit_size=-1)
     opt = co.Adam([p])
     p.grad_dtype = None  # torch refuses a float32 .grad on a bf16 tensor otherwise
     p.grad = torch.zeros(10, dtype=torch.float32)
