@@ -606,6 +606,37 @@ static void test_step_defaults(const char *kind)
     free(old);
 }
 
+static ct_status f_const(void *ctx, const double *x, size_t n, size_t d, double *f)
+{
+    (void)x, (void)d;
+    for (size_t r = 0; r < n; r++)
+        f[r] = *(const double *)ctx;
+    return CT_OK;
+}
+
+/* An objective that is +inf or NaN everywhere: the best is the first point
+ * evaluated (the caller's, bacterium 0) with that value, never a point that
+ * was not evaluated. */
+static void test_nonfinite_objective(void)
+{
+    const double vals[2] = {INFINITY, NAN};
+    for (int v = 0; v < 2; v++) {
+        ct_bfo *b = NULL;
+        CHECK(ct_bfo_create(&b, "bfo", 3, "population_size=6 chemotaxis_steps=2") == CT_OK,
+              "create");
+        ct_bfo_set_fitness(b, f_const, (void *)&vals[v], 0);
+        double x[3] = {0.25, -1.5, 3}, x0[3], bx[3] = {7, 7, 7}, best = 0, bf = 0;
+        memcpy(x0, x, sizeof x);
+        CHECK(ct_bfo_step(b, x, 0, &best) == CT_OK, "step: %s", ct_bfo_errmsg(b));
+        ct_bfo_best(b, bx, &bf);
+        CHECK(!memcmp(x, x0, sizeof x) && !memcmp(bx, x0, sizeof x),
+              "%g everywhere: x (%g %g %g) is not the starting point", vals[v], x[0], x[1], x[2]);
+        CHECK(v ? isnan(best) && isnan(bf) : best == INFINITY && bf == INFINITY,
+              "%g everywhere: best %g", vals[v], best);
+        ct_bfo_destroy(b);
+    }
+}
+
 int main(void)
 {
     test_philox();
@@ -616,6 +647,7 @@ int main(void)
     test_threads();
     test_callback_error(1);
     test_callback_error(3);
+    test_nonfinite_objective();
     test_bounds("clamp");
     test_bounds("reflect");
     test_state_roundtrip("bfo");

@@ -217,9 +217,35 @@ def _as_bounds(bounds, dim, cls):
         lo, hi = bounds
     except (TypeError, ValueError):
         raise ValueError(f"{cls}: bounds/domain_bounds must be None or a pair (lo, hi)") from None
-    lo = np.broadcast_to(np.asarray(_tonp(lo), dtype=np.float64), (dim,)).copy()
-    hi = np.broadcast_to(np.asarray(_tonp(hi), dtype=np.float64), (dim,)).copy()
-    return lo, hi
+    out = []
+    for name, v in (("lo", lo), ("hi", hi)):
+        try:
+            a = np.asarray(_tonp(v), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{cls}: bounds/domain_bounds {name} must be a number or an array "
+                             f"of numbers, got {type(v).__name__}") from None
+        if a.size not in (1, dim):
+            raise ValueError(f"{cls}: bounds/domain_bounds {name} has {a.size} values (shape "
+                             f"{a.shape}); give one for every one of the {dim} parameter "
+                             "elements, or a single number for all")
+        out.append(np.broadcast_to(a.reshape(-1), (dim,)).copy())
+    return out[0], out[1]
+
+
+def fitness_values(v, n):
+    """The objective's values for n points as a float64 array: numbers only
+    (a None, a string or an object is refused, not converted)."""
+    a = np.asarray(v)
+    if a.dtype.kind not in "biuf":
+        what = v
+        if isinstance(v, (list, tuple)) and v:  # the first value that is no number
+            what = next((x for x in v if np.asarray(x).dtype.kind not in "biuf"), v[0])
+        raise TypeError(f"the objective returned {type(what).__name__} {what!r:.60}; it must "
+                        "return a number per point (a float or a one-element tensor)")
+    a = a.astype(np.float64, copy=False).reshape(-1)
+    if a.shape[0] != n:
+        raise ValueError(f"the objective returned {a.shape[0]} values for {n} points")
+    return a
 
 
 def _tonp(v):
@@ -276,9 +302,7 @@ class Engine:
     def _fitness_tramp(self, ctx, x, n, dim, out):
         try:
             X = np.ctypeslib.as_array(x, shape=(n, dim))
-            F = np.asarray(self._fn(X), dtype=np.float64).reshape(-1)
-            if F.shape[0] != n:
-                raise ValueError(f"the objective returned {F.shape[0]} values for {n} points")
+            F = fitness_values(self._fn(X), n)
             np.ctypeslib.as_array(out, shape=(n,))[:] = F
             return 0
         except BaseException as e:  # noqa: B036 — re-raised by step()
@@ -288,10 +312,8 @@ class Engine:
         try:
             X = np.ctypeslib.as_array(x, shape=(n, dim))
             F, G = self._gfn(X)
-            F = np.asarray(F, dtype=np.float64).reshape(-1)
+            F = fitness_values(F, n)
             G = np.asarray(G, dtype=np.float64).reshape(n, dim)
-            if F.shape[0] != n:
-                raise ValueError(f"the objective returned {F.shape[0]} values for {n} points")
             np.ctypeslib.as_array(out, shape=(n,))[:] = F
             np.ctypeslib.as_array(gout, shape=(n, dim))[:] = G
             return 0

@@ -10,8 +10,9 @@ Every parameter of every group is one flat float64 vector for the engine
 (float32, float64, bfloat16 and float16 CPU parameters are copied in and
 out). The closure runs with grad enabled, once per bacterium evaluation, on
 parameters holding the bacterium's position; it may call loss.backward():
-HybridBFO reads each parameter's .grad after the closure as the gradient at
-that point (a parameter without .grad counts as zero gradient).
+HybridBFO sets each parameter's .grad to None before the closure and reads it
+after the closure as the gradient at that point (a parameter without .grad
+counts as zero gradient), so gradients of different points never add up.
 
 Hyperparameters live in param_groups (read from group 0; every group must
 hold the same BFO options), so a schedule may change
@@ -22,7 +23,7 @@ trainers that expect it; BFO does not use it.
 import numpy as np
 import torch
 
-from . import _bfo
+from . import _bfo, _lib
 
 _FLOATS = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 
@@ -50,6 +51,13 @@ class _TorchBFO(torch.optim.Optimizer):
         if getattr(self, "_started", False):
             raise RuntimeError(f"ctrain.optim.{self._cls()}: parameters cannot be added after "
                                "the first step (the population lives in their joint space)")
+        ps = param_group.get("params")
+        if not isinstance(ps, (torch.Tensor, set)) and ps is not None:  # torch refuses sets
+            ps = param_group["params"] = list(ps)
+            if len({id(p) for p in ps}) != len(ps):
+                raise ValueError(f"ctrain.optim.{self._cls()}: a parameter appears twice in one "
+                                 "param group; BFO optimizes each parameter once (its elements "
+                                 "are one vector)")
         super().add_param_group(param_group)
         for i, p in enumerate(param_group["params"]):
             if p.device.type != "cpu" or p.layout != torch.strided or p.dtype not in _FLOATS:
@@ -66,12 +74,16 @@ class _TorchBFO(torch.optim.Optimizer):
     def _options(self):
         keys = _bfo.option_defaults(self._kind)
         g0 = self.param_groups[0]
+        missing = [k for k in keys if k not in g0]
+        if missing:
+            raise ValueError(f"param group 0 lacks option(s) {', '.join(missing)} of "
+                             f"{self._cls()} (a state dict of another optimizer?)")
         for gi, g in enumerate(self.param_groups[1:], 1):
             for k in keys:
                 if not _same(g.get(k), g0.get(k)):
-                    raise ValueError(f"ctrain.optim.{self._cls()}: option {k} differs between "
-                                     f"param group 0 ({g0.get(k)!r}) and {gi} ({g.get(k)!r}); "
-                                     "BFO options are shared by all groups")
+                    raise ValueError(f"option {k} differs between param group 0 "
+                                     f"({g0.get(k)!r}) and {gi} ({g.get(k)!r}); BFO options "
+                                     "are shared by all groups")
         return {k: g0[k] for k in keys}
 
     def _build(self):
@@ -135,7 +147,7 @@ class _TorchBFO(torch.optim.Optimizer):
                 raise ValueError(f"ctrain.optim.{self._cls()}: the closure returned a tensor of "
                                  f"shape {tuple(loss.shape)}; it must return the scalar loss")
             return float(loss.detach().reshape(()).item())
-        return float(loss)
+        return float(_bfo.fitness_values(loss, 1)[0])
 
     def _eval_batch(self, X):
         return [self._call(X[i].copy()) for i in range(X.shape[0])]
@@ -143,7 +155,13 @@ class _TorchBFO(torch.optim.Optimizer):
     def _eval_batch_grad(self, X):
         F = np.empty(X.shape[0])
         G = np.zeros(X.shape)
+        ps = self._params()
         for i in range(X.shape[0]):
+            # each evaluation is at another point: gradients from the last
+            # one must not accumulate into this one's (a closure need not
+            # call zero_grad, unlike torch.optim.LBFGS's)
+            for p in ps:
+                p.grad = None
             F[i] = self._call(X[i].copy())
             off = 0
             for p in self._params():
@@ -251,12 +269,22 @@ class _TorchBFO(torch.optim.Optimizer):
         if bfo is None:
             raise ValueError(f"ctrain.optim.{self._cls()}.load_state_dict: the state dict has "
                              "no 'bfo' entry (not saved by a ctrain BFO optimizer)")
-        super().load_state_dict(state_dict)
-        self._build()
-        self._engine.load(bytes(bfo["engine"].numpy().tobytes()))
-        self._started = bool(bfo["started"])
-        self.fitness_history = list(bfo["fitness_history"])
-        self.diversity_history = list(bfo["diversity_history"])
+        # all or nothing: a state of another kind, dimension or format leaves
+        # this optimizer as it was (groups, engine, population, histories)
+        before = dict(self.__dict__)
+        try:
+            super().load_state_dict(state_dict)
+            self._build()
+            self._engine.load(bytes(bfo["engine"].numpy().tobytes()))
+            self._started = bool(bfo["started"])
+            self.fitness_history = list(bfo["fitness_history"])
+            self.diversity_history = list(bfo["diversity_history"])
+        except BaseException as e:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            if isinstance(e, _lib.CtrainError):
+                raise ValueError(f"ctrain.optim.{self._cls()}.load_state_dict: {e}") from None
+            raise
 
     def __getstate__(self):
         """For pickle and copy.deepcopy: torch's optimizer state plus the

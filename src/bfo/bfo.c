@@ -720,9 +720,11 @@ static ct_status eval_rows(ct_bfo *b, const double *x, size_t *n, double *f, dou
             return ct_fail(&b->err, st, "%s: the fitness callback failed with status %d (%s)",
                            kind_what[b->kind], (int)st, ct_status_str(st));
         }
-    /* every evaluated row is a candidate for the best */
+    /* every evaluated row is a candidate for the best; the first row is
+     * the best so far even when its fitness is +inf or NaN, so that
+     * best_params is always a point whose value is best_fitness */
     for (size_t i = 0; i < *n; i++)
-        if (better(f[i], b->best_f)) {
+        if (!b->has_best || better(f[i], b->best_f)) {
             b->best_f = f[i];
             memcpy(b->best_x, x + i * b->dim, b->dim * sizeof(double));
             b->has_best = 1;

@@ -4,6 +4,7 @@ invariants of include/ctrain/bfo.h seen from Python, closure semantics
 round trips, schedules, gradients and dtypes."""
 import copy
 import io
+import math
 import pickle
 
 import numpy as np
@@ -337,6 +338,34 @@ def test_torch_hybrid_uses_backward_gradients():
     assert g9 - fmin < (g0 - fmin) * 0.05, (g0, g9, fmin)
 
 
+def test_torch_hybrid_gradients_of_different_points_do_not_add_up():
+    """A closure without zero_grad: each evaluation still sees the gradient
+    of its own point only, and the engine is given exactly that gradient
+    (gradient_weight=1: every tumble goes along -m/|m|, m = momentum m + g)."""
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
+    a = torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64)
+    seen = []
+
+    def closure():
+        loss = (a * p * p).sum()
+        loss.backward()
+        seen.append((p.detach().clone(), p.grad.clone()))
+        return loss
+
+    opt = copt.HybridBFO([p], gradient_weight=1.0, momentum=0.0, population_size=4,
+                         chemotaxis_steps=2, swim_length=0, reproduction_steps=1,
+                         elimination_steps=1, elimination_prob=0.0, step_schedule="constant",
+                         step_size_max=0.01, levy_alpha=2.0, restart=False)
+    opt.step(closure)
+    for x, g in seen:
+        assert torch.equal(g, 2 * a * x)
+    # momentum 0: a tumble from x goes to x - 0.01 g(x)/|g(x)|, g taken at x
+    pts = [x for x, _ in seen]
+    for i in range(4):
+        x, g = pts[i], 2 * a * pts[i]
+        assert torch.allclose(pts[4 + i], x - 0.01 * g / g.norm(), rtol=0, atol=1e-15)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
 def test_torch_low_and_high_precision_params(dtype):
     model, X, y = _problem(dtype)
@@ -368,6 +397,86 @@ def test_torch_option_errors():
     with pytest.raises(ValueError, match="population_size"):
         opt.step(lambda: 0.0)
     assert copt.BFO(model.parameters(), elim_prob=0.4).param_groups[0]["elimination_prob"] == 0.4
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_torch_objective_infinite_everywhere_keeps_the_parameters(value):
+    """No point is better than another: the best is the first one evaluated,
+    the parameters the optimizer started from, never an unevaluated point."""
+    model, _, _ = _problem()
+    start = [p.detach().clone() for p in model.parameters()]
+    opt = copt.BFO(model.parameters(), population_size=6, chemotaxis_steps=2)
+    f = opt.step(lambda: value)
+    assert (math.isnan(f) and math.isnan(opt.best_fitness)) if value != value else \
+        f == opt.best_fitness == value
+    for p, s0, b in zip(model.parameters(), start, opt.best_params):
+        assert torch.equal(p, s0) and torch.equal(b, s0)
+    x, fb = cnp.BFO(lambda x: value, [1.0, 2.0], population_size=5, max_fe=40).minimize()
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_torch_load_state_dict_is_all_or_nothing():
+    def make(cls, n_in, seed):
+        model = torch.nn.Linear(n_in, 2)
+        X = torch.randn(16, n_in, generator=torch.Generator().manual_seed(seed))
+        opt = cls(model.parameters(), population_size=6, chemotaxis_steps=2, seed=seed)
+        closure = _closure(model, X, torch.zeros(16, 2))
+        opt.step(closure)
+        return model, opt, closure
+
+    _, oa, _ = make(copt.BFO, 3, 1)
+    sd = oa.state_dict()
+    for cls, n_in, match in ((copt.BFO, 4, "dim|dimension|size"),
+                             (copt.AdaptiveBFO, 3, "lacks option")):
+        model, ob, closure = make(cls, n_in, 2)
+        before = (ob.best_fitness, ob.n_evals, ob.population.clone(),
+                  list(ob.fitness_history), copy.deepcopy(ob.param_groups[0]["lr"]))
+        params = [p.detach().clone() for p in model.parameters()]
+        with pytest.raises(ValueError, match=match):
+            ob.load_state_dict(sd)
+        assert (ob.best_fitness, ob.n_evals) == before[:2]
+        assert torch.equal(ob.population, before[2]) and ob.fitness_history == before[3]
+        assert all(torch.equal(p, q) for p, q in zip(model.parameters(), params))
+        ob.step(closure)  # still usable, and continues from where it was
+        assert ob.n_evals > before[1]
+
+
+def test_torch_closure_must_return_a_number():
+    model, X, y = _problem()
+    opt = copt.BFO(model.parameters(), population_size=5, chemotaxis_steps=2)
+    start = [p.detach().clone() for p in model.parameters()]
+    for bad, what in ((lambda: None, "NoneType"), (lambda: "1.0", "str"),
+                      (lambda: [1.0, 2.0], "2 values")):
+        with pytest.raises((TypeError, ValueError), match=what):
+            opt.step(bad)
+        assert all(torch.equal(p, q) for p, q in zip(model.parameters(), start))
+    assert opt.step(lambda: np.float32(2.5)) == 2.5
+    with pytest.raises(TypeError, match="str"):
+        cnp.BFO(lambda x: "1.0", [0.0], max_fe=20).minimize()
+
+
+def test_bounds_of_the_wrong_length_name_the_option():
+    model, X, y = _problem()
+    n = sum(p.numel() for p in model.parameters())
+    with pytest.raises(ValueError, match=f"lo has 3 values.*{n} parameter elements"):
+        copt.BFO(model.parameters(), domain_bounds=(np.zeros(3), 1.0))
+    with pytest.raises(ValueError, match="hi has 4 values .shape .2, 2.."):
+        cnp.BFO(rastrigin, np.zeros(5), bounds=(-1.0, np.ones((2, 2))))
+    with pytest.raises(ValueError, match="lo must be a number or an array"):
+        cnp.BFO(rastrigin, np.zeros(5), bounds=(object(), 1.0))
+    lo, hi = -np.arange(1.0, 6.0), np.arange(1.0, 6.0)  # one per element is fine
+    assert cnp.BFO(rastrigin, np.zeros(5), bounds=(lo, hi), max_fe=30).minimize()[1] >= 0
+
+
+def test_torch_groups_and_parameters_are_checked():
+    a = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match="appears twice"):
+        copt.BFO([a, a])
+    b = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError) as e:
+        copt.BFO([{"params": [a]}, {"params": [b], "seed": 3}])
+    msg = str(e.value)
+    assert "option seed differs" in msg and msg.count("ctrain.optim.BFO") == 1, msg
 
 
 # ---- docs/bfo.md -----------------------------------------------------------------
