@@ -14,6 +14,16 @@ HybridBFO sets each parameter's .grad to None before the closure and reads it
 after the closure as the gradient at that point (a parameter without .grad
 counts as zero gradient), so gradients of different points never add up.
 
+process_group (a torch.distributed group, e.g. dist.group.WORLD): the ranks
+share one population. Each rank evaluates its share of every batch of
+bacteria (rows rank, rank + world, ...) and one all_reduce gives every rank
+every value, so all ranks take the same steps, with the same bits as one
+process evaluating alone, in about 1/world of the closure calls each. Every
+rank must build the optimizer with the same options and seed and call step
+as often; the first step starts every rank from the first rank's
+parameters. A closure raising on one rank makes every rank raise (that rank
+its own exception, the others a RuntimeError) and roll the step back.
+
 Hyperparameters live in param_groups (read from group 0; every group must
 hold the same BFO options), so a schedule may change
 opt.param_groups[0]["step_size_max"] or ["elimination_prob"] between steps
@@ -22,6 +32,7 @@ trainers that expect it; BFO does not use it.
 """
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from . import _bfo, _lib
 
@@ -31,10 +42,11 @@ _FLOATS = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 class _TorchBFO(torch.optim.Optimizer):
     _kind = "bfo"
 
-    def __init__(self, params, lr=0.01, domain_bounds=None, **options):
+    def __init__(self, params, lr=0.01, domain_bounds=None, process_group=None, **options):
         cls = type(self).__name__
         opts = _bfo.split_options(self._kind, f"ctrain.optim.{cls}", options)
         defaults = dict(lr=lr, domain_bounds=domain_bounds, **opts)
+        self._pg = process_group
         self._engine = None
         self._started = False
         self._closure = None
@@ -150,26 +162,62 @@ class _TorchBFO(torch.optim.Optimizer):
         return float(_bfo.fitness_values(loss, 1)[0])
 
     def _eval_batch(self, X):
-        return [self._call(X[i].copy()) for i in range(X.shape[0])]
+        return self._eval_rows(X, False)[0]
 
     def _eval_batch_grad(self, X):
-        F = np.empty(X.shape[0])
-        G = np.zeros(X.shape)
+        return self._eval_rows(X, True)
+
+    def _eval_rows(self, X, grads):
+        """The closure at every row of X (and, for HybridBFO, the gradients
+        it leaves in .grad). With a process group, rank r evaluates rows r,
+        r + world, ... and one all_reduce (a sum in which every row comes
+        from exactly one rank, so it is exact) gives every rank all values;
+        every rank's engine then takes the same decisions."""
+        n = X.shape[0]
         ps = self._params()
-        for i in range(X.shape[0]):
-            # each evaluation is at another point: gradients from the last
-            # one must not accumulate into this one's (a closure need not
-            # call zero_grad, unlike torch.optim.LBFGS's)
-            for p in ps:
-                p.grad = None
-            F[i] = self._call(X[i].copy())
-            off = 0
-            for p in self._params():
-                n = p.numel()
-                if p.grad is not None:
-                    G[i, off:off + n] = p.grad.detach().reshape(-1).double().numpy()
-                off += n
-        return F, G
+        F = np.zeros(n)
+        G = np.zeros(X.shape) if grads else None
+        pg = self._pg
+        rows = range(n)
+        if pg is not None:
+            rows = range(dist.get_rank(pg), n, dist.get_world_size(pg))
+        exc = None
+        for i in rows:
+            try:
+                if grads:
+                    # each evaluation is at another point: gradients from the
+                    # last one must not accumulate into this one's (a closure
+                    # need not call zero_grad, unlike torch.optim.LBFGS's)
+                    for p in ps:
+                        p.grad = None
+                F[i] = self._call(X[i].copy())
+                if grads:
+                    off = 0
+                    for p in ps:
+                        k = p.numel()
+                        if p.grad is not None:
+                            G[i, off:off + k] = p.grad.detach().reshape(-1).double().numpy()
+                        off += k
+            except BaseException as e:  # noqa: B036 - re-raised below
+                if pg is None:
+                    raise
+                exc = e
+                break
+        if pg is None:
+            return F, G
+        # the other ranks wait in this all_reduce: a failing rank still joins
+        # it, with a flag, so that every rank raises and rolls back
+        parts = [F, G.reshape(-1)] if grads else [F]
+        buf = torch.from_numpy(np.concatenate(parts + [[1.0 if exc is not None else 0.0]]))
+        dist.all_reduce(buf, group=pg)
+        if exc is not None:
+            raise exc
+        if buf[-1] != 0:
+            raise RuntimeError(f"ctrain.optim.{self._cls()}: the closure raised on "
+                               f"{int(buf[-1])} other rank(s) of the process group; the step "
+                               "is rolled back on every rank")
+        out = buf.numpy()
+        return out[:n].copy(), (out[n:n + X.size].reshape(X.shape).copy() if grads else None)
 
     # ---- step ------------------------------------------------------------------
     def step(self, closure=None, max_fe=None):  # noqa: D401
@@ -188,6 +236,9 @@ class _TorchBFO(torch.optim.Optimizer):
         self._sync()
         if not self._started:
             self._read()
+            if self._pg is not None:  # every rank starts from the first rank's point
+                dist.broadcast(torch.from_numpy(self._x), src=dist.get_global_rank(self._pg, 0),
+                               group=self._pg)
         self._closure = closure
         try:
             best = self._engine.step(self._x, max_fe or 0)
@@ -289,6 +340,7 @@ class _TorchBFO(torch.optim.Optimizer):
     def __getstate__(self):
         """For pickle and copy.deepcopy: torch's optimizer state plus the
         engine's state blob; the copy continues bit-identically."""
+        # a process group is not copied: the copy evaluates alone
         return {"defaults": self.defaults, "state": self.state,
                 "param_groups": self.param_groups, "_bfo_engine": self._engine.save(),
                 "_started": self._started, "fitness_history": list(self.fitness_history),
@@ -302,6 +354,7 @@ class _TorchBFO(torch.optim.Optimizer):
         blob = state.pop("_bfo_engine")
         self._engine = None
         self._closure = None
+        self._pg = None
         super().__setstate__(state)
         self._build()
         self._engine.load(blob)

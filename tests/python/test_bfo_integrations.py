@@ -385,6 +385,81 @@ def test_distributed_population_split_agrees_on_best(tmp_path):
         assert float(mse(model, x, y)) == global_best
 
 
+def _shared_worker(rank, world, init_file, out_dir, cls_name, fail):
+    """One rank of a population shared over the group (process_group): the
+    ranks start from different models (rank 0's wins), evaluate their share
+    of each batch and must end bit-identical to one process alone."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method="file://" + init_file, rank=rank,
+                            world_size=world)
+    out = {}
+    try:
+        x, y = tiny_data()
+        model = tiny_model(seed=rank)
+        opt = CLASSES[cls_name](model.parameters(), seed=7, process_group=dist.group.WORLD,
+                                **FAST, **EXTRA[cls_name])
+        calls = [0]
+        arm = [None]  # the call at which rank 1's closure raises
+        base = closure_for(opt, model, x, y, backward=cls_name == "HybridBFO")
+
+        def closure():
+            calls[0] += 1
+            if rank == 1 and calls[0] == arm[0]:
+                raise KeyError("rank 1's closure failed")
+            return base()
+
+        for s in range(DIST_STEPS):
+            if fail and s == 1:  # the fail-th call of step 1, then step 1 again
+                arm[0] = calls[0] + fail
+                before = flat(model)
+                try:
+                    opt.step(closure)
+                except BaseException as e:  # noqa: B036
+                    out["raised"] = (type(e).__name__, str(e))
+                out["restored"] = torch.equal(flat(model), before)
+            opt.step(closure)
+        out.update(params=flat(model), best=as_float(opt.best_fitness), n_evals=opt.n_evals,
+                   calls=calls[0], history=list(opt.fitness_history))
+        torch.save(out, os.path.join(out_dir, f"shared{rank}.pt"))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+    os._exit(0)
+
+
+@pytest.mark.parametrize("cls_name,fail", [("BFO", 0), ("HybridBFO", 0), ("BFO", 10)])
+def test_distributed_shared_population_matches_one_process(tmp_path, cls_name, fail):
+    mp.spawn(_shared_worker, args=(WORLD, str(tmp_path / "rendezvous"), str(tmp_path), cls_name,
+                                   fail), nprocs=WORLD, join=True)
+    res = [torch.load(tmp_path / f"shared{r}.pt", weights_only=False) for r in range(WORLD)]
+    # one process, the same seed, rank 0's model, the same steps
+    x, y = tiny_data()
+    model = tiny_model(seed=0)
+    opt = CLASSES[cls_name](model.parameters(), seed=7, **FAST, **EXTRA[cls_name])
+    calls = [0]
+    base = closure_for(opt, model, x, y, backward=cls_name == "HybridBFO")
+
+    def closure():
+        calls[0] += 1
+        return base()
+
+    for _ in range(DIST_STEPS):
+        opt.step(closure)
+    for r in res:
+        assert torch.equal(r["params"], flat(model))
+        assert r["best"] == as_float(opt.best_fitness)
+        assert r["history"] == opt.fitness_history
+    if fail:  # rank 1 raised its own error, rank 0 a RuntimeError; both rolled back
+        assert res[1]["raised"] == ("KeyError", '"rank 1\'s closure failed"')
+        assert res[0]["raised"][0] == "RuntimeError" and "other rank" in res[0]["raised"][1]
+        assert res[0]["restored"] and res[1]["restored"]
+        return
+    # the work was shared: every evaluation made once, on one rank
+    assert res[0]["n_evals"] == res[1]["n_evals"] == opt.n_evals == calls[0]
+    assert res[0]["calls"] + res[1]["calls"] == calls[0]
+    assert min(r["calls"] for r in res) >= 0.4 * calls[0]
+
+
 # ------------------------------------------------------------ bf16 autocast
 
 
