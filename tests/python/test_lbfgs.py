@@ -103,7 +103,10 @@ def run(cls, name, dtype, steps, **kw):
 
 CASES = [("rosen2", {}), ("rosen10", {}), ("rosen10", {"lr": 0.5, "history_size": 3, "max_iter": 7}),
          ("quad", {"history_size": 4}), ("logreg", {"lr": 0.8}),
-         ("negrosen2", {"maximize": True, "max_iter": 5})]
+         ("negrosen2", {"maximize": True, "max_iter": 5}),
+         # an explicit max_eval below max_iter's 5/4, and loose tolerances
+         ("rosen10", {"max_iter": 20, "max_eval": 9}),
+         ("logreg", {"tolerance_grad": 1e-3, "tolerance_change": 1e-4, "history_size": 5})]
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
