@@ -26,7 +26,7 @@ from . import _lib, _spec
 __all__ = [
     "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
     "OneCycleLR", "LinearLR", "ConstantLR", "PolynomialLR", "CyclicLR", "ReduceLROnPlateau",
-    "SequentialLR", "ChainedScheduler",
+    "SequentialLR", "ChainedScheduler", "LambdaLR", "MultiplicativeLR",
     "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam",
     "Rprop", "ASGD", "LAMB", "LARS", "Lion", "Adafactor",
 ]
@@ -311,6 +311,8 @@ class _Schedule:
                 raise TypeError(f"{type(self).__name__} got multiple values for argument '{k}'")
             opts[k] = v
         text = " ".join(f"{k}={_sched_value(v)}" for k, v in opts.items() if v is not None)
+        for g in optimizer.param_groups:  # as torch's: the lr before any schedule
+            g.setdefault("initial_lr", g["lr"])
         optimizer._sync()
         self.optimizer = optimizer
         self._s = _lib.Sched(optimizer._engine, self._kind, text)
@@ -357,11 +359,117 @@ class _Schedule:
         self._pull()
 
 
+class _CallableSchedule:
+    """LambdaLR and MultiplicativeLR: the factor comes from a Python callable
+    of the epoch, so the schedule runs here, not in the C engine; it sets
+    param_groups' lr, which the optimizer's next step hands to the engine.
+    They compose with the engine's schedules in ChainedScheduler (not in
+    SequentialLR, whose children run in C)."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        name = type(self).__name__
+        if not isinstance(optimizer, _NumpyOptimizer):
+            raise TypeError(f"{name} schedules a ctrain.numpy optimizer, got "
+                            f"{type(optimizer).__name__}")
+        self.optimizer = optimizer
+        groups = optimizer.param_groups
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != len(groups):
+                raise ValueError(f"Expected {len(groups)} lr_lambdas, but got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * len(groups)
+        for i, f in enumerate(self.lr_lambdas):
+            if not callable(f):
+                raise TypeError(f"{name}: lr_lambda {i} is a {type(f).__name__}, not callable")
+        if last_epoch == -1:
+            for g in groups:
+                g.setdefault("initial_lr", g["lr"])
+        else:
+            for i, g in enumerate(groups):
+                if "initial_lr" not in g:
+                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] "
+                                   "when resuming an optimizer")
+        self.base_lrs = [g["initial_lr"] for g in groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def _factor(self, f, epoch):
+        v = f(epoch)
+        try:
+            if isinstance(v, (str, bytes)):  # float() would parse them
+                raise TypeError
+            return float(v)
+        except (TypeError, ValueError):
+            raise TypeError(f"{type(self).__name__}: lr_lambda({epoch}) returned "
+                            f"{type(v).__name__} {v!r:.40}, not a number") from None
+
+    def step(self):
+        self.last_epoch += 1
+        lrs = self._lrs()
+        for g, lr in zip(self.optimizer.param_groups, lrs):
+            g["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        return list(self._last_lr)
+
+    def state_dict(self):
+        """torch's: the counters and base lrs, and the __dict__ of each
+        lr_lambda that is a callable object (functions and lambdas are not
+        saved: create the schedule with them again)."""
+        import types
+        return {"kind": type(self).__name__, "last_epoch": self.last_epoch,
+                "base_lrs": list(self.base_lrs), "_last_lr": list(self._last_lr),
+                "lr_lambdas": [None if isinstance(f, types.FunctionType) else dict(f.__dict__)
+                               for f in self.lr_lambdas]}
+
+    def load_state_dict(self, state_dict):
+        if state_dict.get("kind") != type(self).__name__:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is of a "
+                             f"{state_dict.get('kind')!r} schedule")
+        lams = state_dict["lr_lambdas"]
+        if len(lams) != len(self.lr_lambdas):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {len(lams)} lr_lambdas "
+                             f"for {len(self.lr_lambdas)} param groups")
+        self.last_epoch = int(state_dict["last_epoch"])
+        self.base_lrs = list(state_dict["base_lrs"])
+        self._last_lr = list(state_dict["_last_lr"])
+        for f, st in zip(self.lr_lambdas, lams):
+            if st is not None:
+                f.__dict__.update(st)
+
+
+class LambdaLR(_CallableSchedule):
+    """torch.optim.lr_scheduler.LambdaLR: lr = initial lr * lr_lambda(epoch)
+    (one callable, or one per param group)."""
+
+    def _lrs(self):
+        return [b * self._factor(f, self.last_epoch)
+                for b, f in zip(self.base_lrs, self.lr_lambdas)]
+
+
+class MultiplicativeLR(_CallableSchedule):
+    """torch.optim.lr_scheduler.MultiplicativeLR: lr *= lr_lambda(epoch)
+    from the first step on."""
+
+    def _lrs(self):
+        groups = self.optimizer.param_groups
+        if self.last_epoch > 0:
+            return [g["lr"] * self._factor(f, self.last_epoch)
+                    for g, f in zip(groups, self.lr_lambdas)]
+        return [g["lr"] for g in groups]
+
+
 def _check_children(who, schedulers, optimizer):
     """Each of schedulers is a ctrain.numpy schedule of optimizer (torch's
     messages); returns them."""
     for i, s in enumerate(schedulers):
-        if not isinstance(s, _Schedule):
+        if isinstance(s, _CallableSchedule) and who == "SequentialLR":
+            raise TypeError(f"SequentialLR: scheduler at index {i} is a {type(s).__name__}, "
+                            "whose Python callable the C engine cannot run; compose it with "
+                            "ChainedScheduler")
+        if not isinstance(s, (_Schedule, _CallableSchedule)):
             raise TypeError(f"{who}: scheduler at index {i} is a {type(s).__name__}, expected "
                             "a ctrain.numpy schedule")
         if s.optimizer is not optimizer:

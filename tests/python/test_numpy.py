@@ -266,3 +266,79 @@ def test_bad_loaded_state_dict_changes_nothing():
     for k in before["state"]:
         np.testing.assert_array_equal(after["state"][k]["momentum_buffer"],
                                       before["state"][k]["momentum_buffer"])
+
+
+class _Warmup:
+    """A callable object with state (saved by LambdaLR's state_dict, as torch's)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __call__(self, epoch):
+        return min(1.0, (epoch + 1) / self.n) * 0.97 ** epoch
+
+
+def _callable_scheds(lib, opt, which):
+    if which == "lambda":
+        return lib.LambdaLR(opt, lambda e: 0.9 ** e)
+    if which == "lambda-per-group":
+        return lib.LambdaLR(opt, [_Warmup(4), lambda e: 1.0 / (1 + e)])
+    if which == "multiplicative":
+        return lib.MultiplicativeLR(opt, lambda e: 0.95 if e % 3 else 0.8)
+    # a callable schedule composed with engine schedules: torch's chaining
+    return lib.ChainedScheduler([lib.LinearLR(opt, start_factor=0.2, total_iters=4),
+                                 lib.MultiplicativeLR(opt, lambda e: 0.97),
+                                 lib.StepLR(opt, step_size=5, gamma=0.5)])
+
+
+CALLABLE = ["lambda", "lambda-per-group", "multiplicative", "chained"]
+
+
+@pytest.mark.parametrize("which", CALLABLE)
+def test_callable_schedules_match_torch(which):
+    x, y, ct, ref = _setups()
+    rs = _callable_scheds(torch.optim.lr_scheduler, ref[2], which)
+    cs = _callable_scheds(cn, ct[2], which)
+    for gr, gc in zip(ref[2].param_groups, ct[2].param_groups):
+        assert gc["lr"] == pytest.approx(gr["lr"], rel=1e-12)  # set at construction
+    _run(x, y, ct, ref, cs, rs, 20)
+    if which != "chained":
+        assert cs.last_epoch == rs.last_epoch
+
+
+@pytest.mark.parametrize("which", CALLABLE)
+def test_callable_schedule_state_dict_resumes_exactly(which):
+    x, y, (w, b, opt), ref = _setups()
+    rs = _callable_scheds(torch.optim.lr_scheduler, ref[2], which)
+    cs = _callable_scheds(cn, opt, which)
+    _run(x, y, (w, b, opt), ref, cs, rs, 9)
+    osd, ssd = copy.deepcopy(opt.state_dict()), copy.deepcopy(cs.state_dict())
+    if which == "lambda-per-group":
+        assert ssd["lr_lambdas"] == [{"n": 4}, None]  # the callable object's state only
+        cs.lr_lambdas[0].n = 99
+    w2, b2 = w.copy(), b.copy()
+    opt2 = cn.SGD([{"params": [w2]}, {"params": [b2], "lr": 0.05}], lr=0.1, momentum=0.9)
+    cs2 = _callable_scheds(cn, opt2, which)
+    if which == "lambda-per-group":
+        cs2.lr_lambdas[0].n = 99  # load_state_dict brings the saved 4 back
+    opt2.load_state_dict(osd)
+    cs2.load_state_dict(ssd)
+    _run(x, y, (w2, b2, opt2), ref, cs2, rs, 9, start=9)
+
+
+def test_callable_schedule_errors_are_torchs():
+    _, _, (w, b, opt), (tw, tb, ref) = _setups()
+    for lib, o in ((torch.optim.lr_scheduler, ref), (cn, opt)):
+        with pytest.raises(ValueError, match="Expected 2 lr_lambdas, but got 3"):
+            lib.LambdaLR(o, [lambda e: 1.0] * 3)
+    o2 = cn.SGD([np.zeros(3, np.float32)], lr=0.1)
+    with pytest.raises(KeyError, match="initial_lr"):
+        cn.LambdaLR(o2, lambda e: 1.0, last_epoch=4)
+    with pytest.raises(TypeError, match="returned str"):
+        cn.LambdaLR(o2, lambda e: "0.5")
+    with pytest.raises(TypeError, match="C engine cannot run"):
+        cn.SequentialLR(opt, [cn.LambdaLR(opt, lambda e: 1.0), cn.StepLR(opt, step_size=2)],
+                        milestones=[3])
+    s = cn.LambdaLR(opt, lambda e: 1.0)
+    with pytest.raises(ValueError, match="StepLR"):
+        s.load_state_dict(cn.StepLR(opt, step_size=3).state_dict())
