@@ -17,6 +17,7 @@ typedef struct obj {
     int kind;              /* 0 sphere, 1 rastrigin, 2 ellipsoid */
     atomic_ullong calls;   /* rows evaluated */
     long long fail_at;     /* fail when the row counter reaches it (-1: never) */
+    int report;            /* fail with ct_bfo_callback_fail_after */
     ct_bfo *handle;        /* for ct_bfo_callback_fail */
     const double *lo, *hi; /* check every row is inside */
     atomic_ullong outside;
@@ -42,7 +43,10 @@ static ct_status fitness(void *ctx, const double *x, size_t n, size_t d, double 
     for (size_t r = 0; r < n; r++) {
         unsigned long long k = atomic_fetch_add(&o->calls, 1);
         if (o->fail_at >= 0 && (long long)k >= o->fail_at) {
-            ct_bfo_callback_fail(o->handle, "objective exploded on purpose");
+            if (o->report)
+                ct_bfo_callback_fail_after(o->handle, "objective exploded on purpose", r);
+            else
+                ct_bfo_callback_fail(o->handle, "objective exploded on purpose");
             return CT_EIO;
         }
         if (o->lo)
@@ -270,6 +274,22 @@ static void test_callback_error(int threads)
           "first-step failure must leave x alone");
     ct_bfo_destroy(c);
     ct_bfo_destroy(b);
+    /* a callback that says how far it got: exactly the rows evaluated count
+     * (the row counter's values below fail_at, whatever the thread split) */
+    obj q;
+    obj_init(&q, 0);
+    q.report = 1;
+    ct_bfo *e = make("bfo", 3, "population_size=10 seed=3", &q, threads);
+    double w[3] = {3, 3, 3};
+    CHECK(ct_bfo_step(e, w, 0, NULL) == CT_OK, "first step");
+    ct_bfo_stats e0, e1;
+    ct_bfo_stats_get(e, &e0);
+    q.fail_at = (long long)atomic_load(&q.calls) + 57;
+    CHECK(ct_bfo_step(e, w, 0, NULL) == CT_EIO, "failing step");
+    ct_bfo_stats_get(e, &e1);
+    CHECK(e1.n_evals - e0.n_evals == 57, "threads=%d: %llu evaluations counted, 57 made", threads,
+          (unsigned long long)(e1.n_evals - e0.n_evals));
+    ct_bfo_destroy(e);
 }
 
 static void test_bounds(const char *handling)

@@ -89,7 +89,7 @@
  * returned for exactly the bits of best_params; after a successful step the
  * caller's vector holds best_params; the number of evaluations never
  * exceeds max_fe (when max_fe > 0) and counts every row the callback was
- * given; a seed gives bit-identical results for every thread count.
+ * given (a failing call: see ct_bfo_callback_fail_after); a seed gives bit-identical results for every thread count.
  *
  * Determinism: random numbers come from a counter-based generator
  * (Philox4x32-10, Salmon et al. 2011) keyed by the seed and indexed by
@@ -138,7 +138,9 @@ typedef ct_status (*ct_bfo_grad_fn)(void *ctx, const double *x, size_t n_points,
 /* Progress and counters of a handle. */
 typedef struct ct_bfo_stats {
     uint64_t n_evals;        /* rows evaluated so far, all steps (failed
-                                steps included) */
+                                steps included; a failing callback's rows
+                                count unless ct_bfo_callback_fail_after
+                                said fewer were reached) */
     uint64_t n_steps;        /* steps completed successfully */
     uint64_t n_generations;  /* chemotactic generations completed */
     uint64_t n_restarts;     /* stagnation restarts (enhanced variant) */
@@ -191,6 +193,11 @@ ct_status ct_bfo_set_gradient(ct_bfo *b, ct_bfo_grad_fn fn, void *ctx, int threa
  * from inside the callback just before returning the failure status. The
  * first failing row range (in row order) wins, whatever the thread count. */
 void ct_bfo_callback_fail(ct_bfo *b, const char *message);
+
+/* The same, for a callback that evaluated only the first rows_done rows
+ * of the points it was given before failing: only those count in n_evals
+ * (ct_bfo_callback_fail counts them all). message may be NULL. */
+void ct_bfo_callback_fail_after(ct_bfo *b, const char *message, size_t rows_done);
 
 /* Threads used to evaluate a batch with a thread-safe callback (>= 1,
  * default 1). Results are bit-identical for every count. */

@@ -78,6 +78,7 @@ _SIG = {
     "ct_bfo_set_fitness": ([_P, FITNESS_FN, _P, _I], _I),
     "ct_bfo_set_gradient": ([_P, GRAD_FN, _P, _I], _I),
     "ct_bfo_callback_fail": ([_P, ctypes.c_char_p], None),
+    "ct_bfo_callback_fail_after": ([_P, ctypes.c_char_p, ctypes.c_size_t], None),
     "ct_bfo_set_threads": ([_P, _I], _I),
     "ct_bfo_set_bounds": ([_P, _DP, _DP], _I),
     "ct_bfo_step": ([_P, _DP, ctypes.c_uint64, _DP], _I),
@@ -272,6 +273,9 @@ class Engine:
         self._exc = None
         self._fn = None
         self._gfn = None
+        # an evaluator that calls the objective point by point sets this to
+        # the points it finished before raising: only those count in n_evals
+        self.rows_done = None
         self._cfn = FITNESS_FN(self._fitness_tramp)
         self._cgfn = GRAD_FN(self._grad_tramp)
         self._check(lib.ct_bfo_set_fitness(h, self._cfn, None, 0))
@@ -295,11 +299,16 @@ class Engine:
     # ---- callbacks ---------------------------------------------------------
     def _fail(self, e):
         self._exc = e
-        lib.ct_bfo_callback_fail(self.h, ("Python objective raised %s: %s" % (
-            type(e).__name__, e)).encode(errors="replace")[:400])
+        msg = ("Python objective raised %s: %s" % (type(e).__name__, e)).encode(
+            errors="replace")[:400]
+        if self.rows_done is None:  # a batch function: every row counts
+            lib.ct_bfo_callback_fail(self.h, msg)
+        else:
+            lib.ct_bfo_callback_fail_after(self.h, msg, self.rows_done)
         return CT_EINVAL
 
     def _fitness_tramp(self, ctx, x, n, dim, out):
+        self.rows_done = None
         try:
             X = np.ctypeslib.as_array(x, shape=(n, dim))
             F = fitness_values(self._fn(X), n)
@@ -309,6 +318,7 @@ class Engine:
             return self._fail(e)
 
     def _grad_tramp(self, ctx, x, n, dim, out, gout):
+        self.rows_done = None
         try:
             X = np.ctypeslib.as_array(x, shape=(n, dim))
             F, G = self._gfn(X)
@@ -406,6 +416,19 @@ class Engine:
 # ---- NumPy front end ----------------------------------------------------------
 
 
+def pointwise(engine, fn, X):
+    """[fn(row) for each row of X]; when fn raises, tells engine how many
+    rows were evaluated (they, and only they, count in n_evals)."""
+    out = []
+    try:
+        for i in range(X.shape[0]):
+            out.append(fn(X[i].copy()))
+    except BaseException:
+        engine.rows_done = len(out)
+        raise
+    return out
+
+
 class _NumpyBFO:
     _kind = "bfo"
 
@@ -429,7 +452,7 @@ class _NumpyBFO:
         if self.batch:
             self._engine.set_fitness(lambda X: fn(X))
         else:
-            self._engine.set_fitness(lambda X: [fn(X[i].copy()) for i in range(X.shape[0])])
+            self._engine.set_fitness(lambda X: pointwise(self._engine, fn, X))
         self.fitness_history = []
         self.diversity_history = []
 
@@ -550,6 +573,6 @@ class HybridBFO(_NumpyBFO):
                 return float(f), np.asarray(g, dtype=np.float64).reshape(-1)
 
             def gf(X):
-                rs = [one(X[i].copy()) for i in range(X.shape[0])]
+                rs = pointwise(self._engine, one, X)
                 return [r[0] for r in rs], np.stack([r[1] for r in rs])
         self._engine.set_gradient(gf)

@@ -182,6 +182,7 @@ class _TorchBFO(torch.optim.Optimizer):
         if pg is not None:
             rows = range(dist.get_rank(pg), n, dist.get_world_size(pg))
         exc = None
+        done = 0
         for i in rows:
             try:
                 if grads:
@@ -198,18 +199,24 @@ class _TorchBFO(torch.optim.Optimizer):
                         if p.grad is not None:
                             G[i, off:off + k] = p.grad.detach().reshape(-1).double().numpy()
                         off += k
+                done += 1
             except BaseException as e:  # noqa: B036 - re-raised below
                 if pg is None:
+                    self._engine.rows_done = done  # only those count in n_evals
                     raise
                 exc = e
                 break
         if pg is None:
             return F, G
         # the other ranks wait in this all_reduce: a failing rank still joins
-        # it, with a flag, so that every rank raises and rolls back
+        # it, with a flag, so that every rank raises and rolls back (and
+        # counts the evaluations made on every rank)
         parts = [F, G.reshape(-1)] if grads else [F]
-        buf = torch.from_numpy(np.concatenate(parts + [[1.0 if exc is not None else 0.0]]))
+        flags = [float(done), 1.0 if exc is not None else 0.0]
+        buf = torch.from_numpy(np.concatenate(parts + [flags]))
         dist.all_reduce(buf, group=pg)
+        if buf[-1] != 0:
+            self._engine.rows_done = int(buf[-2])
         if exc is not None:
             raise exc
         if buf[-1] != 0:

@@ -118,6 +118,9 @@ typedef struct err_slot {
     pthread_t th;
     ct_status st;
     int has_msg;
+    int has_done;   /* the failing callback said how many rows it evaluated */
+    size_t done;    /* that count */
+    size_t rows;    /* rows of the slot's last call */
     char msg[256];
 } err_slot;
 
@@ -497,17 +500,35 @@ ct_status ct_bfo_set_gradient(ct_bfo *b, ct_bfo_grad_fn fn, void *ctx, int threa
     return CT_OK;
 }
 
-void ct_bfo_callback_fail(ct_bfo *b, const char *message)
+static err_slot *own_slot(ct_bfo *b)
 {
-    if (!b || !message)
-        return;
     pthread_t self = pthread_self();
     for (int t = 0; t < b->threads; t++)
-        if (pthread_equal(b->slots[t].th, self)) {
-            snprintf(b->slots[t].msg, sizeof b->slots[t].msg, "%s", message);
-            b->slots[t].has_msg = 1;
-            return;
-        }
+        if (pthread_equal(b->slots[t].th, self))
+            return &b->slots[t];
+    return NULL;
+}
+
+void ct_bfo_callback_fail(ct_bfo *b, const char *message)
+{
+    err_slot *s = b && message ? own_slot(b) : NULL;
+    if (s) {
+        snprintf(s->msg, sizeof s->msg, "%s", message);
+        s->has_msg = 1;
+    }
+}
+
+void ct_bfo_callback_fail_after(ct_bfo *b, const char *message, size_t rows_done)
+{
+    err_slot *s = b ? own_slot(b) : NULL;
+    if (!s)
+        return;
+    if (message) {
+        snprintf(s->msg, sizeof s->msg, "%s", message);
+        s->has_msg = 1;
+    }
+    s->done = rows_done;
+    s->has_done = 1;
 }
 
 ct_status ct_bfo_set_threads(ct_bfo *b, int threads)
@@ -677,6 +698,8 @@ static void eval_part(void *ctx, int tid, int nthreads)
     ct_pool_split(b->bn, tid, nthreads, &r0, &r1);
     b->slots[tid].st = CT_OK;
     b->slots[tid].has_msg = 0;
+    b->slots[tid].has_done = 0;
+    b->slots[tid].rows = r1 - r0;
     if (r0 >= r1)
         return;
     const size_t d = b->dim;
@@ -709,9 +732,16 @@ static ct_status eval_rows(ct_bfo *b, const double *x, size_t *n, double *f, dou
         ct_pool_run(b->pool, eval_part, b);
     else
         eval_part(b, 0, 1);
-    b->n_evals += *n;
-    b->step_evals += *n;
     int nt = (safe && b->threads > 1 && *n > 1) ? b->threads : 1;
+    /* every row handed to the callback counts, except those a failing call
+     * said it did not reach (ct_bfo_callback_fail_after) */
+    size_t done = 0;
+    for (int t = 0; t < nt; t++) {
+        const err_slot *sl = &b->slots[t];
+        done += sl->st && sl->has_done && sl->done < sl->rows ? sl->done : sl->rows;
+    }
+    b->n_evals += done;
+    b->step_evals += done;
     for (int t = 0; t < nt; t++)
         if (b->slots[t].st) {
             ct_status st = b->slots[t].st;

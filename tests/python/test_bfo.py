@@ -441,6 +441,49 @@ def test_torch_load_state_dict_is_all_or_nothing():
         assert ob.n_evals > before[1]
 
 
+def test_a_raising_objective_counts_only_the_evaluations_it_finished():
+    """The objective raises at its 3rd call of a step: 2 evaluations were
+    made, so n_evals grows by 2 (not by the batch it was given)."""
+    model, X, y = _problem()
+    opt = copt.BFO(model.parameters(), population_size=6, chemotaxis_steps=2)
+    base = _closure(model, X, y)
+    n = [0]
+
+    def bad():
+        n[0] += 1
+        if n[0] == 3:
+            raise Boom("third call")
+        return base()
+
+    with pytest.raises(Boom):
+        opt.step(bad)
+    assert opt.n_evals == 2
+    opt.step(base)
+    n0 = opt.n_evals
+    n[0] = 0
+    with pytest.raises(Boom):
+        opt.step(bad)
+    assert opt.n_evals == n0 + 2
+    for cls in (cnp.BFO, cnp.HybridBFO):
+        calls = [0]
+
+        def f(x):
+            calls[0] += 1
+            if calls[0] == 5:
+                raise Boom("fifth call")
+            return float(np.sum(x * x))
+
+        o = cls(f, np.ones(3), population_size=6)
+        with pytest.raises(Boom):
+            o.step()
+        assert o.n_evals == 4, cls
+    # a batch function cannot say how far it got: its whole batch counts
+    o = cnp.BFO(lambda X: 1 / 0, np.ones(3), population_size=6, batch=True)
+    with pytest.raises(ZeroDivisionError):
+        o.step()
+    assert o.n_evals == 6
+
+
 def test_torch_closure_must_return_a_number():
     model, X, y = _problem()
     opt = copt.BFO(model.parameters(), population_size=5, chemotaxis_steps=2)

@@ -453,6 +453,8 @@ def test_distributed_shared_population_matches_one_process(tmp_path, cls_name, f
         assert res[1]["raised"] == ("KeyError", '"rank 1\'s closure failed"')
         assert res[0]["raised"][0] == "RuntimeError" and "other rank" in res[0]["raised"][1]
         assert res[0]["restored"] and res[1]["restored"]
+        # the failed step's evaluations, made on both ranks, count on both
+        assert res[0]["n_evals"] == res[1]["n_evals"] > opt.n_evals
         return
     # the work was shared: every evaluation made once, on one rank
     assert res[0]["n_evals"] == res[1]["n_evals"] == opt.n_evals == calls[0]
