@@ -29,16 +29,6 @@ int main(int argc, char **argv)
     if (argc > 1 && ct_train_handles(argv[1])) /* train, eval, predict */
         return ct_train_cmd_main(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "dlio")) {
-        /* `ctrain dlio` multiplies no matrices, but libctrain links
-         * OpenBLAS, whose worker threads start as it loads and then spin
-         * for ~0.1 s (2^28 cycles) waiting for work: a CPU taken from the
-         * data readers (bert's warm epoch on 2 CPUs: 93% of the raw read
-         * loop with them, 133% without; docs/data.md). OpenBLAS reads
-         * OPENBLAS_NUM_THREADS only as it loads, so the command sets it to
-         * 1 and runs itself again; a value the user set is kept. If the
-         * exec fails, the command runs as it is. */
-        if (!getenv("OPENBLAS_NUM_THREADS") && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
-            execv("/proc/self/exe", argv);
         extern int ct_dlio_main(int, char **);
         return ct_dlio_main(argc - 1, argv + 1);
     }

@@ -14,7 +14,6 @@
  */
 #include "train.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1028,7 +1027,7 @@ static int train_main(int argc, char **argv)
     dataset *d = &x.d;
     ct_model *m = x.model;
     ct_graph *g = x.g;
-    openblas_set_num_threads((int)s->threads);
+    ct_graph_set_blas_threads(g, (int)s->threads);
 
     /* optimizer: weights decayed, biases and norm weights not */
     if (ct_optim_create(&opt, s->opt_name, s->opt_opts)) {

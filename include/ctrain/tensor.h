@@ -64,9 +64,15 @@ typedef struct ct_graph ct_graph;
 
 /* ---- graphs ---- */
 
-/* Creates an empty graph (training mode, gradients on, seed 0). */
+/* Creates an empty graph (training mode, gradients on, seed 0). The first
+ * graph of a process loads OpenBLAS (dlopen; CT_EIO if it cannot be
+ * loaded), so programs that use only the optimizer engine or the data
+ * pipeline never start its threads. */
 ct_status ct_graph_create(ct_graph **out);
 void ct_graph_destroy(ct_graph *g);
+/* Threads of the matrix products (OpenBLAS's openblas_set_num_threads:
+ * process-wide, as OpenBLAS is). */
+ct_status ct_graph_set_blas_threads(ct_graph *g, int threads);
 /* Forgets every tensor and tape entry made since the last reset and clears
  * the sticky error. Memory is kept (coalesced into one block), so a steady
  * training loop allocates nothing after its first step. */

@@ -31,6 +31,11 @@ ct_status ct_graph_create(ct_graph **out)
     ct_graph *g = calloc(1, sizeof *g);
     if (!g)
         return ct_fail(NULL, CT_ENOMEM, "ct_graph_create: out of memory");
+    ct_status st = ct_blas_open(&g->blas, NULL);
+    if (st) {
+        free(g);
+        return st;
+    }
     g->training = 1;
     *out = g;
     return CT_OK;
@@ -45,7 +50,19 @@ void ct_graph_destroy(ct_graph *g)
         free(b);
     }
     free(g->nodes);
+    ct_blas_close(&g->blas);
     free(g);
+}
+
+ct_status ct_graph_set_blas_threads(ct_graph *g, int threads)
+{
+    if (!g)
+        return ct_fail(NULL, CT_EINVAL, "ct_graph_set_blas_threads: g is NULL");
+    if (threads < 1 || threads > 1024)
+        return ct_fail(&g->err, CT_EINVAL,
+                       "ct_graph_set_blas_threads: threads=%d must be in [1, 1024]", threads);
+    g->blas.set_threads(threads);
+    return CT_OK;
 }
 
 void ct_graph_reset(ct_graph *g)

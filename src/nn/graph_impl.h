@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../core/error.h"
+#include "blas.h"
 #include "ctrain/tensor.h"
 
 typedef struct ct_node ct_node;
@@ -39,6 +40,7 @@ struct ct_graph {
     ct_err err;
     int no_grad, training;
     uint64_t seed, step, rand_calls;
+    ct_blas blas; /* OpenBLAS, loaded with the graph (blas.h) */
 };
 
 /* Arena memory, 64-byte aligned, uninitialised (NULL and a sticky error on

@@ -9,10 +9,10 @@
  * Pooling follows torch's max_pool2d / avg_pool2d (floor mode,
  * count_include_pad=True) and adaptive_avg_pool2d's bin edges
  * floor(i*H/OH) .. ceil((i+1)*H/OH). */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
+#include "blas.h"
 #include "graph_impl.h"
 
 typedef struct conv_geom {
@@ -107,14 +107,15 @@ static void col2im_add(const conv_geom *q, const float *col, float *dx)
             }
 }
 
-static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+static void sgemm(ct_graph *g, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                  int64_t ldc)
 {
     if (m == 0 || n == 0 || k == 0)
         return;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)lda, b, (blasint)ldb, beta,
-                c, (blasint)ldc);
+    g->blas.sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                  (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)lda, b, (blasint)ldb,
+                  beta, c, (blasint)ldc);
 }
 
 static void conv_backward_per_sample(ct_graph *g, ct_node *n)
@@ -146,10 +147,10 @@ static void conv_backward_per_sample(ct_graph *g, ct_node *n)
         for (int64_t gi = 0; gi < q->groups; gi++) {
             const float *dyg = gos + gi * og * ohw;
             if (w->grad)
-                sgemm(0, 1, og, kk, ohw, dyg, ohw, a->col + gi * kk * ohw, ohw, 1.0f,
+                sgemm(g, 0, 1, og, kk, ohw, dyg, ohw, a->col + gi * kk * ohw, ohw, 1.0f,
                       w->grad + gi * og * kk, kk);
             if (dcol)
-                sgemm(1, 0, kk, ohw, og, w->data + gi * og * kk, kk, dyg, ohw, 0.0f,
+                sgemm(g, 1, 0, kk, ohw, og, w->data + gi * og * kk, kk, dyg, ohw, 0.0f,
                       dcol + gi * kk * ohw, ohw);
         }
         if (dcol)
@@ -187,9 +188,9 @@ static void conv_backward(ct_graph *g, ct_node *n)
     for (int64_t gi = 0; gi < q->groups; gi++) {
         const float *dtg = dt + gi * og * len, *colg = a->col + gi * kk * len;
         if (w->grad)
-            sgemm(0, 1, og, kk, len, dtg, len, colg, len, 1.0f, w->grad + gi * og * kk, kk);
+            sgemm(g, 0, 1, og, kk, len, dtg, len, colg, len, 1.0f, w->grad + gi * og * kk, kk);
         if (dcol)
-            sgemm(1, 0, kk, len, og, w->data + gi * og * kk, kk, dtg, len, 0.0f,
+            sgemm(g, 1, 0, kk, len, og, w->data + gi * og * kk, kk, dtg, len, 0.0f,
                   dcol + gi * kk * len, len);
     }
     if (dcol)
@@ -248,7 +249,7 @@ ct_tensor *ct_conv2d(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b,
             float *ys = y->data + s * q.o * ohw;
             im2col(&q1, x->data + s * chw, a->col);
             for (int64_t gi = 0; gi < groups; gi++)
-                sgemm(0, 0, og, ohw, kk, w->data + gi * og * kk, kk, a->col + gi * kk * ohw, ohw,
+                sgemm(g, 0, 0, og, ohw, kk, w->data + gi * og * kk, kk, a->col + gi * kk * ohw, ohw,
                       0.0f, ys + gi * og * ohw, ohw);
             if (b)
                 for (int64_t o = 0; o < q.o; o++)
@@ -268,7 +269,7 @@ ct_tensor *ct_conv2d(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b,
         return NULL;
     im2col(&q, x->data, col);
     for (int64_t gi = 0; gi < groups; gi++)
-        sgemm(0, 0, og, len, kk, w->data + gi * og * kk, kk, col + gi * kk * len, len, 0.0f,
+        sgemm(g, 0, 0, og, len, kk, w->data + gi * og * kk, kk, col + gi * kk * len, len, 0.0f,
               tmp + gi * og * len, len);
     if (kk == 0)
         memset(tmp, 0, (size_t)(q.o * len) * sizeof *tmp);

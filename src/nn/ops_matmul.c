@@ -1,14 +1,14 @@
-/* Matrix products on OpenBLAS sgemm: torch.matmul (2-D and batched 3-D)
- * and torch.nn.functional.linear. Backward products accumulate into the
+/* Matrix products on OpenBLAS sgemm (the graph's, blas.h): torch.matmul
+ * (2-D and batched 3-D) and torch.nn.functional.linear. Backward products accumulate into the
  * grad buffers with beta = 1, so no temporaries are needed:
  *   C = A B:  dA += dC B^T,  dB += A^T dC. */
-#include <cblas.h>
 #include <string.h>
 
+#include "blas.h"
 #include "graph_impl.h"
 
 /* C[M,N] (+)= A[M,K] B[K,N] with optional transposes, all row-major. */
-static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+static void gemm(ct_graph *g, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                  const float *b, float beta, float *c)
 {
     if (m == 0 || n == 0)
@@ -18,9 +18,9 @@ static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a
             memset(c, 0, (size_t)(m * n) * sizeof *c);
         return;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)(ta ? m : k), b,
-                (blasint)(tb ? k : n), beta, c, (blasint)n);
+    g->blas.sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                  (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)(ta ? m : k), b,
+                  (blasint)(tb ? k : n), beta, c, (blasint)n);
 }
 
 static void matmul_backward(ct_graph *g, ct_node *n)
@@ -32,9 +32,9 @@ static void matmul_backward(ct_graph *g, ct_node *n)
     for (int64_t i = 0; i < batch; i++) {
         const float *goi = go + i * m * nn;
         if (a->grad)
-            gemm(0, 1, m, k, nn, goi, b->data + i * bstride, 1.0f, a->grad + i * m * k);
+            gemm(g, 0, 1, m, k, nn, goi, b->data + i * bstride, 1.0f, a->grad + i * m * k);
         if (b->grad)
-            gemm(1, 0, k, nn, m, a->data + i * m * k, goi, 1.0f, b->grad + i * bstride);
+            gemm(g, 1, 0, k, nn, m, a->data + i * m * k, goi, 1.0f, b->grad + i * bstride);
     }
 }
 
@@ -66,7 +66,7 @@ ct_tensor *ct_matmul(ct_graph *g, ct_tensor *a, ct_tensor *b)
         return NULL;
     int64_t bstride = batched ? k * nn : 0;
     for (int64_t i = 0; i < batch; i++)
-        gemm(0, 0, m, nn, k, a->data + i * m * k, b->data + i * bstride, 0.0f,
+        gemm(g, 0, 0, m, nn, k, a->data + i * m * k, b->data + i * bstride, 0.0f,
              y->data + i * m * nn);
     if (ng) {
         ct_node *n = ct_record(g, matmul_backward, y, 2, a, b);
@@ -88,9 +88,9 @@ static void linear_backward(ct_graph *g, ct_node *n)
     int64_t rows = n->i[0], in = n->i[1], out = n->i[2];
     const float *go = n->out->grad;
     if (x->grad)
-        gemm(0, 0, rows, in, out, go, w->data, 1.0f, x->grad);
+        gemm(g, 0, 0, rows, in, out, go, w->data, 1.0f, x->grad);
     if (w->grad)
-        gemm(1, 0, out, in, rows, go, x->data, 1.0f, w->grad);
+        gemm(g, 1, 0, out, in, rows, go, x->data, 1.0f, w->grad);
     if (b && b->grad)
         for (int64_t j = 0; j < out; j++) {
             double s = 0;
@@ -128,7 +128,7 @@ ct_tensor *ct_linear(ct_graph *g, ct_tensor *x, ct_tensor *w, ct_tensor *b)
     if (b)
         for (int64_t r = 0; r < rows; r++)
             memcpy(y->data + r * out, b->data, (size_t)out * sizeof(float));
-    gemm(0, 1, rows, out, in, x->data, w->data, b ? 1.0f : 0.0f, y->data);
+    gemm(g, 0, 1, rows, out, in, x->data, w->data, b ? 1.0f : 0.0f, y->data);
     if (ng) {
         ct_node *n = ct_record(g, linear_backward, y, 3, x, w, b);
         if (n) {
