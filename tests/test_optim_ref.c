@@ -15,6 +15,7 @@
 
 #include "ctrain/ctrain.h"
 #include "io/safetensors.h"
+#include "sched_refs.h"
 
 #define REL_TOL 1e-5
 #define ABS_TOL 1e-7
@@ -75,47 +76,6 @@ static int check(ct_status st, ct_optim *o, const char *what)
         return 1;
     }
     return 0;
-}
-
-#define MAX_SCHEDS 8
-
-/* Creates the schedule(s) of the "sched" metadata: {kind, options}; a
- * list of those (several schedules stepped in order, as torch's
- * ChainedScheduler); or {kind: "sequential", children: [...], milestones:
- * [...]} (SequentialLR). Returns how many were created into s[], or -1. */
-static int create_scheds(ct_optim *o, const cJSON *js, ct_sched **s)
-{
-    if (cJSON_IsArray(js)) {
-        int n = 0;
-        const cJSON *item;
-        cJSON_ArrayForEach(item, js) {
-            if (n == MAX_SCHEDS || create_scheds(o, item, &s[n]) != 1)
-                return -1;
-            n++;
-        }
-        return n;
-    }
-    const char *kind = cJSON_GetObjectItem(js, "kind")->valuestring;
-    if (!strcmp(kind, "sequential")) {
-        ct_sched *children[MAX_SCHEDS];
-        int64_t milestones[MAX_SCHEDS];
-        int n = 0;
-        const cJSON *item;
-        cJSON_ArrayForEach(item, cJSON_GetObjectItem(js, "children")) {
-            if (n == MAX_SCHEDS || create_scheds(o, item, &children[n]) != 1)
-                return -1;
-            n++;
-        }
-        int m = 0;
-        cJSON_ArrayForEach(item, cJSON_GetObjectItem(js, "milestones")) {
-            if (m < MAX_SCHEDS)
-                milestones[m++] = (int64_t)item->valuedouble;
-        }
-        return check(ct_sched_create_sequential(s, o, children, (size_t)n, milestones), NULL,
-                     "ct_sched_create_sequential") ? -1 : 1;
-    }
-    return check(ct_sched_create(s, o, kind, cJSON_GetObjectItem(js, "options")->valuestring),
-                 NULL, "ct_sched_create") ? -1 : 1;
 }
 
 /* The momentum a schedule cycles: betas[0], else momentum; 0 if none. */
@@ -185,7 +145,7 @@ static int run(replay *r, int level, int threads, ct_optim **out)
         goto out;
     if (sched_meta) {
         cJSON *js = cJSON_Parse(sched_meta);
-        n_scheds = create_scheds(o, js, scheds);
+        n_scheds = make_scheds(o, js, scheds);
         cJSON_Delete(js);
         if (n_scheds < 0) {
             fails++;

@@ -22,6 +22,7 @@
 
 #include "ctrain/ctrain.h"
 #include "io/safetensors.h"
+#include "sched_refs.h"
 
 static int passed, failed;
 
@@ -428,6 +429,92 @@ static void test_steps(void)
     ct_optim_destroy(o);
 }
 
+/* ---- lambda and multiplicative -------------------------------------------- */
+
+/* A factor function that fails at epoch fail_at (with a message if msg),
+ * returns a NaN at nan_at, and counts its calls. */
+typedef struct lam_ctx {
+    int64_t fail_at, nan_at;
+    const char *msg;
+    int calls;
+} lam_ctx;
+
+static ct_status lam(void *ctx, ct_sched *s, size_t group, int64_t epoch, double *factor)
+{
+    lam_ctx *c = ctx;
+    c->calls++;
+    if (epoch == c->fail_at) {
+        if (c->msg)
+            ct_sched_fail(s, c->msg);
+        return CT_EIO;
+    }
+    *factor = epoch == c->nan_at ? NAN : 0.5 + 0.1 * (double)group;
+    return CT_OK;
+}
+
+static void test_lambda(void)
+{
+    fixture f;
+    ct_optim *o = make_opt(&f, "sgd", "lr=0.1", "lr=0.01", (const char *)NULL);
+    ct_sched *s = NULL;
+    lam_ctx c = {.fail_at = -5, .nan_at = -5};
+    /* The function is required, and only these two kinds take one. */
+    BAD_CREATE(o, "lambda", "", CT_EINVAL, "lambda", "ct_sched_create_lambda");
+    BAD_CREATE(o, "multiplicative", "", CT_EINVAL, "multiplicative", "ct_sched_create_lambda");
+    EXPECT(ct_sched_create_lambda(&s, o, "lambda", "", NULL, NULL) == CT_EINVAL && !s &&
+               strstr(ct_errmsg(), "fn is NULL"),
+           "NULL fn: %s", ct_errmsg());
+    EXPECT(ct_sched_create_lambda(&s, o, "step", "step_size=2", lam, &c) == CT_EINVAL && !s &&
+               strstr(ct_errmsg(), "takes no function"),
+           "fn with step: %s", ct_errmsg());
+    EXPECT(ct_sched_create_lambda(NULL, o, "lambda", "", lam, &c) == CT_EINVAL, "NULL out");
+    /* Resuming needs each group's initial_lr; the list must fit the groups. */
+    groups_view before = view(o);
+    EXPECT(ct_sched_create_lambda(&s, o, "lambda", "last_epoch=4", lam, &c) == CT_EINVAL && !s &&
+               strstr(ct_errmsg(), "initial_lr") && strstr(ct_errmsg(), "last_epoch=4"),
+           "resume without initial_lr: %s", ct_errmsg());
+    EXPECT(ct_sched_create_lambda(&s, o, "lambda", "initial_lr=1,2,3", lam, &c) == CT_EINVAL &&
+               !s && strstr(ct_errmsg(), "3 values"),
+           "initial_lr of 3 values: %s", ct_errmsg());
+    EXPECT(ct_sched_create_lambda(&s, o, "lambda", "last_epoch=-2", lam, &c) == CT_EINVAL && !s,
+           "last_epoch=-2: %s", ct_errmsg());
+    EXPECT(same_view(before, view(o)), "failed creates changed the optimizer");
+    /* A function failing at create: its status and message, nothing changed. */
+    c = (lam_ctx){.fail_at = 0, .nan_at = -5, .msg = "no factor for epoch 0"};
+    EXPECT(ct_sched_create_lambda(&s, o, "lambda", "", lam, &c) == CT_EIO && !s &&
+               strstr(ct_errmsg(), "no factor for epoch 0") && strstr(ct_errmsg(), "group 0"),
+           "failing fn at create: %s", ct_errmsg());
+    EXPECT(same_view(before, view(o)), "a failing create changed the optimizer");
+    /* ... and at a step, without a message: nothing changed, the counter
+     * does not move, and the next step works. */
+    c = (lam_ctx){.fail_at = 2, .nan_at = 3};
+    if (ct_sched_create_lambda(&s, o, "multiplicative", "", lam, &c) == CT_OK) {
+        int64_t ep;
+        EXPECT(c.calls == 0, "multiplicative calls fn at create (%d calls)", c.calls);
+        EXPECT(ct_sched_step(s) == CT_OK, "step 1: %s", ct_sched_errmsg(s));
+        EXPECT(view(o).lr[0] == 0.1 * 0.5 && view(o).lr[1] == 0.01 * 0.6, "step 1 lrs %g %g",
+               view(o).lr[0], view(o).lr[1]);
+        before = view(o);
+        EXPECT(ct_sched_step(s) == CT_EIO && strstr(ct_sched_errmsg(s), "epoch 2") &&
+                   strstr(ct_sched_errmsg(s), "group 0"),
+               "failing fn at step: %s", ct_sched_errmsg(s));
+        EXPECT(same_view(before, view(o)) && !ct_sched_last_epoch(s, &ep) && ep == 1,
+               "a failing step changed the optimizer or the epoch (%lld)", (long long)ep);
+        c.fail_at = -5;
+        EXPECT(ct_sched_step(s) == CT_OK, "step 2: %s", ct_sched_errmsg(s));
+        /* A NaN factor gives a NaN lr, which the optimizer refuses. */
+        before = view(o);
+        EXPECT(ct_sched_step(s) != CT_OK && strstr(ct_sched_errmsg(s), "lr"),
+               "NaN factor: %s", ct_sched_errmsg(s));
+        EXPECT(same_view(before, view(o)), "a NaN factor changed the optimizer");
+        ct_sched_destroy(s);
+    } else {
+        EXPECT(0, "multiplicative create: %s", ct_errmsg());
+    }
+    ct_sched_fail(NULL, "ignored");
+    ct_optim_destroy(o);
+}
+
 static void test_sequential(void)
 {
     fixture f, f2;
@@ -494,40 +581,6 @@ static void test_sequential(void)
 }
 
 /* ---- exactness against torch --------------------------------------------- */
-
-#define MAX_SCHEDS 8
-
-static int make_scheds(ct_optim *o, const cJSON *js, ct_sched **s)
-{
-    if (cJSON_IsArray(js)) {
-        int n = 0;
-        const cJSON *it;
-        cJSON_ArrayForEach(it, js) {
-            if (n == MAX_SCHEDS || make_scheds(o, it, &s[n]) != 1)
-                return -1;
-            n++;
-        }
-        return n;
-    }
-    const char *kind = cJSON_GetObjectItem(js, "kind")->valuestring;
-    if (!strcmp(kind, "sequential")) {
-        ct_sched *ch[MAX_SCHEDS];
-        int64_t ms[MAX_SCHEDS];
-        int n = 0, m = 0;
-        const cJSON *it;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItem(js, "children")) {
-            if (n == MAX_SCHEDS || make_scheds(o, it, &ch[n]) != 1)
-                return -1;
-            n++;
-        }
-        cJSON_ArrayForEach(it, cJSON_GetObjectItem(js, "milestones")) {
-            if (m < MAX_SCHEDS)
-                ms[m++] = (int64_t)it->valuedouble;
-        }
-        return ct_sched_create_sequential(s, o, ch, (size_t)n, ms) ? -1 : 1;
-    }
-    return ct_sched_create(s, o, kind, cJSON_GetObjectItem(js, "options")->valuestring) ? -1 : 1;
-}
 
 static double max_rel;
 
@@ -654,11 +707,14 @@ static void replay(const char *path)
             }
         }
     }
-    int64_t ep = -1;
+    int64_t ep = -1, want_ep = steps; /* torch's, when the reference has it */
+    if (ct_st_meta(&file, "last_epoch"))
+        want_ep = atoll(ct_st_meta(&file, "last_epoch"));
     if (!bad && ns > 0) {
         ct_sched_last_epoch(s[0], &ep);
-        if (ep != steps) {
-            fprintf(stderr, "%s: last_epoch %lld after %d steps\n", path, (long long)ep, steps);
+        if (ep != want_ep) {
+            fprintf(stderr, "%s: last_epoch %lld after %d steps, torch's %lld\n", path,
+                    (long long)ep, steps, (long long)want_ep);
             bad++;
         }
     }
@@ -702,6 +758,7 @@ int main(int argc, char **argv)
     test_options();
     test_momentum();
     test_steps();
+    test_lambda();
     test_sequential();
     if (argc > 1)
         test_refs(argv[1]);

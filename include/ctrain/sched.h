@@ -27,6 +27,9 @@
  *                        cycle_momentum=true base_momentum=0.8 max_momentum=0.9
  *   plateau              mode=min|max factor=0.1 patience=10 threshold=1e-4
  *                        threshold_mode=rel|abs cooldown=0 min_lr=0 eps=1e-8
+ *   lambda               (LambdaLR) and multiplicative (MultiplicativeLR):
+ *                        the factor comes from a function, see
+ *                        ct_sched_create_lambda
  * docs/optimizers.md gives each formula's source.
  *
  * A schedule keeps a pointer to its optimizer: destroy it first.
@@ -51,6 +54,34 @@ typedef struct ct_sched ct_sched;
  * On failure *out is NULL, the optimizer is unchanged and ct_errmsg() says
  * why. */
 ct_status ct_sched_create(ct_sched **out, ct_optim *opt, const char *kind, const char *options);
+
+/* The caller's factor for LambdaLR and MultiplicativeLR (torch's lr_lambda,
+ * called with last_epoch): writes the factor of group `group` at `epoch`
+ * into *factor and returns CT_OK. Any other status makes the create or
+ * step that called it fail with that status, and nothing changes; attach a
+ * message with ct_sched_fail(s, ...) (s is the schedule being created or
+ * stepped, the only call allowed on it from here). It is called on the
+ * thread of the ct_sched call, once per group per update, and must not
+ * call the optimizer. */
+typedef ct_status (*ct_sched_lambda_fn)(void *ctx, ct_sched *s, size_t group, int64_t epoch,
+                                        double *factor);
+
+/* LambdaLR (kind "lambda": lr = initial_lr * factor(group, last_epoch)) and
+ * MultiplicativeLR (kind "multiplicative": lr = lr * factor(group,
+ * last_epoch) from the first step on). They chain, and sequence in
+ * ct_sched_create_sequential, like the other kinds. Options:
+ *   last_epoch=-1     torch's argument: N >= 0 resumes after epoch N (the
+ *                     create computes the lrs of epoch N + 1)
+ *   initial_lr=a,b..  each group's initial_lr (one value or one per group),
+ *                     which torch keeps in the param groups; needed with
+ *                     last_epoch >= 0 for a group no schedule has set it on
+ * ct_sched_create refuses these two kinds: they need fn. */
+ct_status ct_sched_create_lambda(ct_sched **out, ct_optim *opt, const char *kind,
+                                 const char *options, ct_sched_lambda_fn fn, void *ctx);
+
+/* Attaches a message to the failure a ct_sched_lambda_fn is about to
+ * return; call it from inside the function. */
+void ct_sched_fail(ct_sched *s, const char *message);
 
 /* SequentialLR: runs children[0] until milestones[0], then children[1], ...
  * (n children, n - 1 increasing milestones). Takes ownership of the

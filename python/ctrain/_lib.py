@@ -67,6 +67,11 @@ def _find_library():
     )
 
 
+# ct_sched_lambda_fn: (ctx, schedule, group, epoch, double *factor) -> ct_status
+SCHED_LAMBDA_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                   ctypes.c_int64, ctypes.POINTER(ctypes.c_double))
+
+
 def _load():
     lib = ctypes.CDLL(_find_library())
     P, S, I, D = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_double
@@ -117,6 +122,9 @@ def _load():
         "ct_optim_get_step": ([P, S, S, ctypes.POINTER(ctypes.c_int64)], I),
         "ct_optim_set_step": ([P, S, S, ctypes.c_int64], I),
         "ct_sched_create": ([ctypes.POINTER(P), P, ctypes.c_char_p, ctypes.c_char_p], I),
+        "ct_sched_create_lambda": (
+            [ctypes.POINTER(P), P, ctypes.c_char_p, ctypes.c_char_p, SCHED_LAMBDA_FN, P], I),
+        "ct_sched_fail": ([P, ctypes.c_char_p], None),
         "ct_sched_create_sequential": (
             [ctypes.POINTER(P), P, ctypes.POINTER(P), S, ctypes.POINTER(ctypes.c_int64)], I),
         "ct_sched_state_size": ([P, ctypes.POINTER(S)], I),
@@ -324,31 +332,75 @@ class Engine:
         self._check(lib.ct_optim_set_lookahead_counter(self.h, g, int(counter)))
 
 
-class Sched:
-    """One ct_sched handle on an Engine (kept alive as long as the schedule)."""
+class _Owned:
+    """What a sequential schedule keeps of a child: its pending errors."""
 
-    def __init__(self, engine, kind, options):
+    def __init__(self, errors):
+        self._errors = errors
+
+
+class Sched:
+    """One ct_sched handle on an Engine (kept alive as long as the schedule).
+
+    factor(group, epoch) -> float gives the lambda kinds' factors; an
+    exception it raises fails the C call that ran it (nothing changes) and
+    is raised again from the Python call that made it."""
+
+    def __init__(self, engine, kind, options, factor=None):
+        self.h, self.engine, self._errors, self._children = None, engine, [], []
+        self.owned_by = None  # the sequential Sched this one belongs to
         h = ctypes.c_void_p()
-        st = lib.ct_sched_create(ctypes.byref(h), engine.h, kind.encode(), options.encode())
+        if factor is None:
+            st = lib.ct_sched_create(ctypes.byref(h), engine.h, kind.encode(), options.encode())
+        else:
+            self._fn = SCHED_LAMBDA_FN(self._callback(factor, self._errors))
+            st = lib.ct_sched_create_lambda(ctypes.byref(h), engine.h, kind.encode(),
+                                            options.encode(), self._fn, None)
         if st:
+            self._raise_pending()
             raise ValueError("ctrain: %s" % lib.ct_errmsg().decode())
-        self.h, self.engine = h, engine
+        self.h = h
+
+    @staticmethod
+    def _callback(factor, errors):
+        def call(ctx, s, group, epoch, out):
+            try:
+                out[0] = factor(group, epoch)
+                return 0
+            except BaseException as e:  # raised again by the call that ran us
+                errors.append(e)
+                lib.ct_sched_fail(s, ("%s: %s" % (type(e).__name__, e)).encode()[:400])
+                return 1
+        return call
+
+    def _raise_pending(self):
+        for box in [self._errors] + [c._errors for c in self._children]:
+            if box:
+                e = box[0]
+                box.clear()
+                raise e
 
     @classmethod
     def sequential(cls, engine, children, milestones):
         """SequentialLR over children (Sched objects), which it takes over:
-        from then on they belong to the C sequential schedule, also when
-        creating it fails (the C call destroys them then)."""
+        from then on they belong to the C sequential schedule (each keeps
+        its handle for reading, and this object alive), also when creating
+        it fails (the C call destroys them then)."""
         hs = (ctypes.c_void_p * len(children))(*[c.h for c in children])
         ms = (ctypes.c_int64 * max(len(milestones), 1))(*[int(m) for m in milestones])
-        for c in children:
-            c.h = None
+        self = cls.__new__(cls)
+        self.h, self.engine, self._errors, self.owned_by = None, engine, [], None
+        self._children = [_Owned(c._errors) for c in children]  # their errors, no cycle
         h = ctypes.c_void_p()
         st = lib.ct_sched_create_sequential(ctypes.byref(h), engine.h, hs, len(children), ms)
         if st:
+            for c in children:
+                c.h = None
+            self._raise_pending()
             raise ValueError("ctrain: %s" % lib.ct_errmsg().decode())
-        self = cls.__new__(cls)
-        self.h, self.engine = h, engine
+        self.h = h
+        for c in children:
+            c.owned_by = self
         return self
 
     def get_state(self):
@@ -364,12 +416,13 @@ class Sched:
 
     def __del__(self):
         h = getattr(self, "h", None)
-        if h is not None and lib is not None:
-            lib.ct_sched_destroy(h)
-            self.h = None
+        if h is not None and lib is not None and getattr(self, "owned_by", None) is None:
+            lib.ct_sched_destroy(h)  # an owned child goes with its sequential schedule
+        self.h = None
 
     def _check(self, st):
         if st:
+            self._raise_pending()
             raise ValueError("ctrain: %s" % lib.ct_sched_errmsg(self.h).decode())
 
     def step(self, metric=None):

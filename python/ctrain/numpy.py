@@ -331,7 +331,7 @@ class _Schedule:
                     opt._synced[gi][key] = copy.copy(g[key])
 
     def step(self, metric=None):
-        if self._s.h is None:
+        if self._s.owned_by is not None:
             raise RuntimeError(f"{type(self).__name__} belongs to a SequentialLR: step that one")
         self.optimizer._sync()
         self._s.step(metric)
@@ -359,19 +359,17 @@ class _Schedule:
         self._pull()
 
 
-class _CallableSchedule:
-    """LambdaLR and MultiplicativeLR: the factor comes from a Python callable
-    of the epoch, so the schedule runs here, not in the C engine; it sets
-    param_groups' lr, which the optimizer's next step hands to the engine.
-    They compose with the engine's schedules in ChainedScheduler (not in
-    SequentialLR, whose children run in C)."""
+class _CallableSchedule(_Schedule):
+    """LambdaLR and MultiplicativeLR: the C engine's kinds "lambda" and
+    "multiplicative", whose factor it asks of the Python callables (one, or
+    one per param group). An exception a callable raises comes out of the
+    call that ran it (construction or step) and changes nothing."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
         name = type(self).__name__
         if not isinstance(optimizer, _NumpyOptimizer):
             raise TypeError(f"{name} schedules a ctrain.numpy optimizer, got "
                             f"{type(optimizer).__name__}")
-        self.optimizer = optimizer
         groups = optimizer.param_groups
         if isinstance(lr_lambda, (list, tuple)):
             if len(lr_lambda) != len(groups):
@@ -382,17 +380,23 @@ class _CallableSchedule:
         for i, f in enumerate(self.lr_lambdas):
             if not callable(f):
                 raise TypeError(f"{name}: lr_lambda {i} is a {type(f).__name__}, not callable")
-        if last_epoch == -1:
-            for g in groups:
-                g.setdefault("initial_lr", g["lr"])
-        else:
+        text = ""
+        if last_epoch != -1:  # torch's resume: the param groups keep initial_lr
             for i, g in enumerate(groups):
                 if "initial_lr" not in g:
                     raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] "
                                    "when resuming an optimizer")
+            text = "last_epoch=%d initial_lr=%s" % (
+                int(last_epoch), ",".join(repr(float(g["initial_lr"])) for g in groups))
+        for g in groups:
+            g.setdefault("initial_lr", g["lr"])
         self.base_lrs = [g["initial_lr"] for g in groups]
-        self.last_epoch = last_epoch
-        self.step()
+        optimizer._sync()
+        self.optimizer = optimizer
+        self._s = _lib.Sched(optimizer._engine, self._kind, text,
+                             factor=lambda group, epoch: self._factor(self.lr_lambdas[group],
+                                                                      epoch))
+        self._pull()
 
     def _factor(self, f, epoch):
         v = f(epoch)
@@ -404,37 +408,23 @@ class _CallableSchedule:
             raise TypeError(f"{type(self).__name__}: lr_lambda({epoch}) returned "
                             f"{type(v).__name__} {v!r:.40}, not a number") from None
 
-    def step(self):
-        self.last_epoch += 1
-        lrs = self._lrs()
-        for g, lr in zip(self.optimizer.param_groups, lrs):
-            g["lr"] = lr
-        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
-    def get_last_lr(self):
-        return list(self._last_lr)
-
     def state_dict(self):
-        """torch's: the counters and base lrs, and the __dict__ of each
-        lr_lambda that is a callable object (functions and lambdas are not
-        saved: create the schedule with them again)."""
+        """The engine's counters and per-group values, and (as torch's) the
+        __dict__ of each lr_lambda that is a callable object (functions and
+        lambdas are not saved: create the schedule with them again)."""
         import types
-        return {"kind": type(self).__name__, "last_epoch": self.last_epoch,
-                "base_lrs": list(self.base_lrs), "_last_lr": list(self._last_lr),
-                "lr_lambdas": [None if isinstance(f, types.FunctionType) else dict(f.__dict__)
-                               for f in self.lr_lambdas]}
+        return dict(super().state_dict(),
+                    lr_lambdas=[None if isinstance(f, types.FunctionType) else dict(f.__dict__)
+                                for f in self.lr_lambdas])
 
     def load_state_dict(self, state_dict):
-        if state_dict.get("kind") != type(self).__name__:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is of a "
-                             f"{state_dict.get('kind')!r} schedule")
-        lams = state_dict["lr_lambdas"]
-        if len(lams) != len(self.lr_lambdas):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: {len(lams)} lr_lambdas "
-                             f"for {len(self.lr_lambdas)} param groups")
-        self.last_epoch = int(state_dict["last_epoch"])
-        self.base_lrs = list(state_dict["base_lrs"])
-        self._last_lr = list(state_dict["_last_lr"])
+        lams = state_dict.get("lr_lambdas")
+        if state_dict.get("kind") == type(self).__name__ and (
+                lams is None or len(lams) != len(self.lr_lambdas)):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: "
+                             f"{'no' if lams is None else len(lams)} lr_lambdas for "
+                             f"{len(self.lr_lambdas)} param groups")
+        super().load_state_dict(state_dict)
         for f, st in zip(self.lr_lambdas, lams):
             if st is not None:
                 f.__dict__.update(st)
@@ -444,32 +434,21 @@ class LambdaLR(_CallableSchedule):
     """torch.optim.lr_scheduler.LambdaLR: lr = initial lr * lr_lambda(epoch)
     (one callable, or one per param group)."""
 
-    def _lrs(self):
-        return [b * self._factor(f, self.last_epoch)
-                for b, f in zip(self.base_lrs, self.lr_lambdas)]
+    _kind = "lambda"
 
 
 class MultiplicativeLR(_CallableSchedule):
     """torch.optim.lr_scheduler.MultiplicativeLR: lr *= lr_lambda(epoch)
     from the first step on."""
 
-    def _lrs(self):
-        groups = self.optimizer.param_groups
-        if self.last_epoch > 0:
-            return [g["lr"] * self._factor(f, self.last_epoch)
-                    for g, f in zip(groups, self.lr_lambdas)]
-        return [g["lr"] for g in groups]
+    _kind = "multiplicative"
 
 
 def _check_children(who, schedulers, optimizer):
     """Each of schedulers is a ctrain.numpy schedule of optimizer (torch's
     messages); returns them."""
     for i, s in enumerate(schedulers):
-        if isinstance(s, _CallableSchedule) and who == "SequentialLR":
-            raise TypeError(f"SequentialLR: scheduler at index {i} is a {type(s).__name__}, "
-                            "whose Python callable the C engine cannot run; compose it with "
-                            "ChainedScheduler")
-        if not isinstance(s, (_Schedule, _CallableSchedule)):
+        if not isinstance(s, _Schedule):
             raise TypeError(f"{who}: scheduler at index {i} is a {type(s).__name__}, expected "
                             "a ctrain.numpy schedule")
         if s.optimizer is not optimizer:
@@ -495,7 +474,7 @@ class SequentialLR(_Schedule):
             if isinstance(s, SequentialLR):
                 raise TypeError(f"SequentialLR: scheduler at index {i} is a SequentialLR, which "
                                 "cannot be nested")
-            if s._s.h is None:
+            if s._s.owned_by is not None or s._s.h is None:
                 raise ValueError(f"SequentialLR: scheduler at index {i} already belongs to a "
                                  "SequentialLR")
         if len(milestones) != len(schedulers) - 1:

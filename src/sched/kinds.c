@@ -16,6 +16,8 @@
  *   polynomial           PolynomialLR
  *   cyclic               CyclicLR (Smith 2017, "Cyclical Learning Rates")
  *   plateau              ReduceLROnPlateau (its step is in sched.c)
+ *   lambda               LambdaLR (the factor is the caller's function)
+ *   multiplicative       MultiplicativeLR
  * Where torch would raise ZeroDivisionError (or a ValueError in get_lr),
  * the update is refused with a message and nothing changes.             */
 #include <math.h>
@@ -130,6 +132,13 @@ static const ct_opt_desc plateau_opts[] = {
     {"eps", CT_OPT_REAL, 1, PL_EPS, {1e-8}, 0, INFINITY, 0, 0},
 };
 
+/* lambda, multiplicative */
+enum { LA_INITIAL_LR = 0, LA_LAST_EPOCH = L };
+static const ct_opt_desc lambda_opts[] = {
+    {"initial_lr", CT_OPT_REAL, L, LA_INITIAL_LR, {0, 0}, 0, INFINITY, CT_OPT_LIST, 0},
+    {"last_epoch", CT_OPT_INT, 1, LA_LAST_EPOCH, {-1}, -1, BIG, 0, 0},
+};
+
 #define KIND(n, id, t, closed) {n, id, t, sizeof t / sizeof *t, closed}
 static const sched_kind kinds[] = {
     KIND("step", K_STEP, step_opts, 1),
@@ -143,6 +152,8 @@ static const sched_kind kinds[] = {
     KIND("polynomial", K_POLYNOMIAL, polynomial_opts, 1),
     KIND("cyclic", K_CYCLIC, cyclic_opts, 0),
     KIND("plateau", K_PLATEAU, plateau_opts, 0),
+    KIND("lambda", K_LAMBDA, lambda_opts, 0),
+    KIND("multiplicative", K_MULTIPLICATIVE, lambda_opts, 0),
 };
 
 const sched_kind *ct_sched_find_kind(const char *name)
@@ -222,6 +233,14 @@ ct_status ct_sched_setup(ct_sched *s)
         return CT_OK;
     case K_LINEAR: case K_CONSTANT: case K_POLYNOMIAL: return CT_OK;
     case K_PLATEAU: return per_group(s, "min_lr", s->min_lrs);
+    case K_LAMBDA: case K_MULTIPLICATIVE:
+        if (!s->lambda)
+            return ct_fail(&s->err, CT_EINVAL,
+                           "%s: the factor is a function of the epoch: create this kind with "
+                           "ct_sched_create_lambda", s->kind->name);
+        if (given(s, "initial_lr"))
+            return per_group(s, "initial_lr", s->opt_base_lrs);
+        return CT_OK;
     case K_ONECYCLE: {
         if ((st = require(s, "max_lr", "the peak lr, one or one per group")))
             return st;
@@ -371,6 +390,21 @@ static ct_status cyclic(ct_sched *s, const sched_pos *p, double *lr, double *mom
     return CT_OK;
 }
 
+/* The caller's factor of every group at epoch le, into f. */
+static ct_status lambda_factors(ct_sched *s, int64_t le, double *f)
+{
+    for (size_t g = 0; g < s->ng; g++) {
+        s->lambda_has_msg = 0;
+        f[g] = NAN;
+        ct_status st = s->lambda(s->lambda_ctx, s, g, le, &f[g]);
+        if (st)
+            return ct_fail(&s->err, st, "%s: the factor function failed for group %zu at epoch "
+                           "%lld: %s", s->kind->name, g, (long long)le,
+                           s->lambda_has_msg ? s->lambda_err.msg : ct_status_str(st));
+    }
+    return CT_OK;
+}
+
 /* _get_closed_form_lr of the kinds that have one (at p->last_epoch). */
 static ct_status closed_form(ct_sched *s, const sched_pos *p, double *lr)
 {
@@ -430,6 +464,12 @@ ct_status ct_sched_get_lr(ct_sched *s, const sched_pos *p, double *lr, double *m
         for (size_t g = 0; g < s->ng; g++)
             lr[g] = v[WR_ETA_MIN] + (s->base_lrs[g] - v[WR_ETA_MIN]) *
                                         (1 + cos(CT_PI * (double)p->T_cur / (double)p->T_i)) / 2;
+        return CT_OK;
+    case K_LAMBDA:
+        if ((st = lambda_factors(s, le, lr)))
+            return st;
+        for (size_t g = 0; g < s->ng; g++)
+            lr[g] = s->base_lrs[g] * lr[g];
         return CT_OK;
     default: break;
     }
@@ -517,6 +557,14 @@ ct_status ct_sched_get_lr(ct_sched *s, const sched_pos *p, double *lr, double *m
             lr[g] = lr[g] * (1.0 / f);
         return CT_OK;
     }
+    case K_MULTIPLICATIVE:
+        if (p->is_initial)
+            return CT_OK;
+        if ((st = lambda_factors(s, le, mom))) /* mom: scratch, no momentum is set */
+            return st;
+        for (size_t g = 0; g < s->ng; g++)
+            lr[g] = lr[g] * mom[g];
+        return CT_OK;
     case K_POLYNOMIAL: {
         int64_t T = (int64_t)v[PO_TOTAL];
         if (p->is_initial || le > T)

@@ -301,7 +301,20 @@ static ct_status construct(ct_sched *s)
             set_key(s, g, SK_MAX_MOMENTUM, s->max_moms[g]);
             set_key(s, g, SK_BASE_MOMENTUM, s->base_moms[g]);
         }
-    /* LRScheduler.__init__: setdefault initial_lr, base_lrs, last_epoch = -1 */
+    int64_t resume = -1; /* torch's last_epoch argument (lambda kinds) */
+    if (s->kind->id == K_LAMBDA || s->kind->id == K_MULTIPLICATIVE) {
+        resume = (int64_t)opt_val(s, "last_epoch");
+        if (s->given[ct_opts_find(s->kind->opts, s->kind->n_opts, "initial_lr") - s->kind->opts])
+            for (size_t g = 0; g < s->ng; g++)
+                set_key(s, g, SK_INITIAL_LR, s->opt_base_lrs[g]);
+        for (size_t g = 0; g < s->ng && resume >= 0; g++)
+            if (!has_key(s, g, SK_INITIAL_LR))
+                return ct_fail(&s->err, CT_EINVAL,
+                               "%s: param 'initial_lr' is not specified in param group %zu when "
+                               "resuming (last_epoch=%lld): give initial_lr=...",
+                               s->kind->name, g, (long long)resume);
+    }
+    /* LRScheduler.__init__: setdefault initial_lr, base_lrs, last_epoch */
     for (size_t g = 0; g < s->ng; g++) {
         if (!has_key(s, g, SK_INITIAL_LR)) {
             double lr;
@@ -311,7 +324,7 @@ static ct_status construct(ct_sched *s)
         }
         s->base_lrs[g] = ct_sched_key(s, g, SK_INITIAL_LR);
     }
-    s->pos.last_epoch = -1;
+    s->pos.last_epoch = resume;
     s->pos.T_cur = -1;
     if (s->kind->id == K_COSINE_WR)
         s->pos.T_i = (int64_t)opt_val(s, "T_0");
@@ -324,15 +337,22 @@ static ct_status construct(ct_sched *s)
     return CT_OK;
 }
 
-ct_status ct_sched_create(ct_sched **out, ct_optim *opt, const char *kind, const char *options)
+static int is_lambda_kind(const sched_kind *k)
+{
+    return k->id == K_LAMBDA || k->id == K_MULTIPLICATIVE;
+}
+
+/* ct_sched_create and ct_sched_create_lambda (who names the call). */
+static ct_status create(ct_sched **out, ct_optim *opt, const char *kind, const char *options,
+                        ct_sched_lambda_fn fn, void *ctx, const char *who)
 {
     if (!out)
-        return ct_fail(NULL, CT_EINVAL, "ct_sched_create: out is NULL");
+        return ct_fail(NULL, CT_EINVAL, "%s: out is NULL", who);
     *out = NULL;
     if (!opt)
-        return ct_fail(NULL, CT_EINVAL, "ct_sched_create: optimizer is NULL");
+        return ct_fail(NULL, CT_EINVAL, "%s: optimizer is NULL", who);
     if (!kind)
-        return ct_fail(NULL, CT_EINVAL, "ct_sched_create: kind is NULL");
+        return ct_fail(NULL, CT_EINVAL, "%s: kind is NULL", who);
     const sched_kind *k = ct_sched_find_kind(kind);
     if (!k) {
         char known[512];
@@ -343,6 +363,14 @@ ct_status ct_sched_create(ct_sched **out, ct_optim *opt, const char *kind, const
                                     ct_sched_kind_name(i));
         return ct_fail(NULL, CT_EINVAL, "unknown schedule kind '%s' (known: %s)", kind, known);
     }
+    if (fn && !is_lambda_kind(k))
+        return ct_fail(NULL, CT_EINVAL,
+                       "%s: kind '%s' takes no function: only lambda and multiplicative do "
+                       "(create '%s' with ct_sched_create)", who, kind, kind);
+    if (!fn && is_lambda_kind(k))
+        return ct_fail(NULL, CT_EINVAL,
+                       "%s: kind '%s' needs the factor function: create it with "
+                       "ct_sched_create_lambda and a non-NULL fn", who, kind);
     size_t ng = ct_optim_num_groups(opt);
     if (ng == 0)
         return ct_fail(NULL, CT_ESTATE,
@@ -353,6 +381,8 @@ ct_status ct_sched_create(ct_sched **out, ct_optim *opt, const char *kind, const
     if (!s)
         return ct_fail(NULL, CT_ENOMEM, "out of memory creating schedule '%s'", kind);
     s->kind = k;
+    s->lambda = fn;
+    s->lambda_ctx = ctx;
     ct_opts_defaults(k->opts, k->n_opts, s->v);
     ct_status st = ct_opts_parse(k->opts, k->n_opts, k->name, options, s->v, s->given, &s->err);
     if (!st)
@@ -372,6 +402,30 @@ ct_status ct_sched_create(ct_sched **out, ct_optim *opt, const char *kind, const
     free_snapshot(&sn);
     *out = s;
     return CT_OK;
+}
+
+ct_status ct_sched_create(ct_sched **out, ct_optim *opt, const char *kind, const char *options)
+{
+    return create(out, opt, kind, options, NULL, NULL, "ct_sched_create");
+}
+
+ct_status ct_sched_create_lambda(ct_sched **out, ct_optim *opt, const char *kind,
+                                 const char *options, ct_sched_lambda_fn fn, void *ctx)
+{
+    if (!fn) {
+        if (out)
+            *out = NULL;
+        return ct_fail(NULL, CT_EINVAL, "ct_sched_create_lambda: fn is NULL");
+    }
+    return create(out, opt, kind, options, fn, ctx, "ct_sched_create_lambda");
+}
+
+void ct_sched_fail(ct_sched *s, const char *message)
+{
+    if (!s || !message)
+        return;
+    snprintf(s->lambda_err.msg, sizeof s->lambda_err.msg, "%s", message);
+    s->lambda_has_msg = 1;
 }
 
 /* ---- SequentialLR ------------------------------------------------------ */

@@ -34,7 +34,7 @@ enum { SK_INITIAL_LR, SK_MAX_LR, SK_MIN_LR, SK_MAX_MOMENTUM, SK_BASE_MOMENTUM, S
 
 enum sched_kind_id {
     K_STEP, K_MULTISTEP, K_EXPONENTIAL, K_COSINE, K_COSINE_WR, K_ONECYCLE, K_LINEAR,
-    K_CONSTANT, K_POLYNOMIAL, K_CYCLIC, K_PLATEAU
+    K_CONSTANT, K_POLYNOMIAL, K_CYCLIC, K_PLATEAU, K_LAMBDA, K_MULTIPLICATIVE
 };
 
 /* How an update is reached (torch: step(), _initial_step(), _update_lr(0)). */
@@ -83,6 +83,11 @@ struct ct_sched {
     /* plateau */
     double best;
     int64_t num_bad, cooldown_counter;
+    /* lambda, multiplicative: the caller's factor function */
+    ct_sched_lambda_fn lambda;
+    void *lambda_ctx;
+    ct_err lambda_err; /* ct_sched_fail's message */
+    int lambda_has_msg;
     /* sequential */
     ct_sched **children;
     size_t n_children;

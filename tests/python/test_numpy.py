@@ -285,13 +285,22 @@ def _callable_scheds(lib, opt, which):
         return lib.LambdaLR(opt, [_Warmup(4), lambda e: 1.0 / (1 + e)])
     if which == "multiplicative":
         return lib.MultiplicativeLR(opt, lambda e: 0.95 if e % 3 else 0.8)
+    if which == "sequential":  # a warmup lambda, then cosine; a multiplicative at a milestone
+        return lib.SequentialLR(opt, [lib.LambdaLR(opt, _Warmup(5)),
+                                      lib.CosineAnnealingLR(opt, T_max=6),
+                                      lib.MultiplicativeLR(opt, lambda e: 0.9)],
+                                milestones=[5, 12])
+    if which == "resumed":  # torch's last_epoch: the groups keep initial_lr
+        for g in opt.param_groups:
+            g["initial_lr"] = 2 * g["lr"]
+        return lib.LambdaLR(opt, [_Warmup(20), lambda e: 0.9 ** e], last_epoch=6)
     # a callable schedule composed with engine schedules: torch's chaining
     return lib.ChainedScheduler([lib.LinearLR(opt, start_factor=0.2, total_iters=4),
                                  lib.MultiplicativeLR(opt, lambda e: 0.97),
                                  lib.StepLR(opt, step_size=5, gamma=0.5)])
 
 
-CALLABLE = ["lambda", "lambda-per-group", "multiplicative", "chained"]
+CALLABLE = ["lambda", "lambda-per-group", "multiplicative", "sequential", "resumed", "chained"]
 
 
 @pytest.mark.parametrize("which", CALLABLE)
@@ -304,6 +313,8 @@ def test_callable_schedules_match_torch(which):
     _run(x, y, ct, ref, cs, rs, 20)
     if which != "chained":
         assert cs.last_epoch == rs.last_epoch
+    if which == "sequential":  # each child's own counter too
+        assert [c.last_epoch for c in cs._schedulers] == [c.last_epoch for c in rs._schedulers]
 
 
 @pytest.mark.parametrize("which", CALLABLE)
@@ -326,6 +337,38 @@ def test_callable_schedule_state_dict_resumes_exactly(which):
     _run(x, y, (w2, b2, opt2), ref, cs2, rs, 9, start=9)
 
 
+@pytest.mark.parametrize("kind", ["LambdaLR", "MultiplicativeLR", "SequentialLR"])
+def test_callable_schedule_exception_propagates_and_changes_nothing(kind):
+    """The callable's own exception comes out of step() (through the C
+    engine), the lrs and the epoch stay, and the next step goes on."""
+    _, _, (w, b, opt), _ = _setups()
+
+    cursed = 2 if kind == "SequentialLR" else 3  # the lambda's own epoch at the third step
+
+    def f(e):
+        if e == cursed and not done:
+            raise ZeroDivisionError("epoch %d is cursed" % e)
+        return 0.5 ** e
+    done = False
+    if kind == "SequentialLR":
+        s = cn.SequentialLR(opt, [cn.StepLR(opt, step_size=1), cn.LambdaLR(opt, f)],
+                            milestones=[1])
+    else:
+        s = getattr(cn, kind)(opt, f)
+    s.step(), s.step()
+    lrs, epoch = [g["lr"] for g in opt.param_groups], s.last_epoch
+    with pytest.raises(ZeroDivisionError, match="is cursed"):
+        s.step()
+    assert [g["lr"] for g in opt.param_groups] == lrs and s.last_epoch == epoch
+    assert [opt._engine.get_lr(i) for i in range(2)] == lrs
+    done = True
+    s.step()
+    assert s.last_epoch == epoch + 1 and [g["lr"] for g in opt.param_groups] != lrs
+    with pytest.raises(ZeroDivisionError):  # at construction: no schedule, nothing changed
+        cn.LambdaLR(opt, lambda e: 1 / 0)
+    assert s.last_epoch == epoch + 1
+
+
 def test_callable_schedule_errors_are_torchs():
     _, _, (w, b, opt), (tw, tb, ref) = _setups()
     for lib, o in ((torch.optim.lr_scheduler, ref), (cn, opt)):
@@ -336,9 +379,6 @@ def test_callable_schedule_errors_are_torchs():
         cn.LambdaLR(o2, lambda e: 1.0, last_epoch=4)
     with pytest.raises(TypeError, match="returned str"):
         cn.LambdaLR(o2, lambda e: "0.5")
-    with pytest.raises(TypeError, match="C engine cannot run"):
-        cn.SequentialLR(opt, [cn.LambdaLR(opt, lambda e: 1.0), cn.StepLR(opt, step_size=2)],
-                        milestones=[3])
     s = cn.LambdaLR(opt, lambda e: 1.0)
     with pytest.raises(ValueError, match="StepLR"):
         s.load_state_dict(cn.StepLR(opt, step_size=3).state_dict())

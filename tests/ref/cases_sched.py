@@ -15,8 +15,10 @@ SHAPES = [[(11,), (3, 4)], [(2, 5)]]
 
 
 def sched_case(name, torch_sched, ctrain_sched, opt="sgd", g0=None, g1=None, c0=None, c1=None,
-               **extra):
-    """opt: "sgd" (lr 0.05 / 0.01), "sgdm" (with momentum) or "adam"."""
+               initial_lr=None, **extra):
+    """opt: "sgd" (lr 0.05 / 0.01), "sgdm" (with momentum) or "adam";
+    initial_lr: a value per group that torch keeps in the param groups (a
+    resumed schedule's)."""
     if opt == "sgd":
         tg = [dict(lr=0.05), dict(lr=0.01)]
         cg = ["lr=0.05", "lr=0.01"]
@@ -29,6 +31,8 @@ def sched_case(name, torch_sched, ctrain_sched, opt="sgd", g0=None, g1=None, c0=
         tg = [dict(lr=3e-3), dict(lr=1e-3, betas=(0.8, 0.99))]
         cg = ["lr=3e-3", "lr=1e-3 betas=0.8,0.99"]
         topt, copt = (lambda gs: torch.optim.Adam(gs)), "adam"
+    if initial_lr is not None:
+        tg = [dict(g, initial_lr=v) for g, v in zip(tg, initial_lr)]
     return dict(name="sched_" + name, shapes=SHAPES, torch_opt=topt, torch_groups=tg,
                 ctrain_opt=copt, ctrain_groups=cg, torch_sched=torch_sched,
                 ctrain_sched=ctrain_sched, **extra)
@@ -36,6 +40,28 @@ def sched_case(name, torch_sched, ctrain_sched, opt="sgd", g0=None, g1=None, c0=
 
 def k(kind, options=""):
     return {"kind": kind, "options": options}
+
+
+# LambdaLR / MultiplicativeLR factor functions, by name; tests/sched_refs.h
+# has the same functions under the same names for the C side.
+FACTORS = {
+    "warmup10_linear100": lambda e: e / 10 if e < 10 else max(0.0, (100 - e) / 90),
+    "exp95": lambda e: 0.95 ** e,
+    "inv_sqrt": lambda e: 1 / math.sqrt(e + 1),
+    "mod3": lambda e: 0.95 if e % 3 else 0.8,
+    "const97": lambda e: 0.97,
+}
+
+
+def fk(kind, fn, options=""):
+    """A lambda or multiplicative schedule with the factor set fn ("a+b":
+    function a for group 0, b for group 1)."""
+    return {"kind": kind, "fn": fn, "options": options}
+
+
+def factors(fn):
+    names = fn.split("+")
+    return [FACTORS[n] for n in (names if len(names) > 1 else names * 2)]
 
 
 def seq(children, milestones):
@@ -169,7 +195,41 @@ CASES = [
                seq([k("cyclic", "base_lr=0.01,0.002 max_lr=0.05 step_size_up=5"),
                     k("polynomial", "total_iters=50 power=1.5"),
                     k("multistep", "milestones=70,85 gamma=0.3")], [30, 60]), opt="sgdm"),
+    # LambdaLR (one function per group), MultiplicativeLR; resumed with last_epoch
+    sched_case("lambda_per_group",
+               lambda o: S.LambdaLR(o, factors("warmup10_linear100+exp95")),
+               fk("lambda", "warmup10_linear100+exp95")),
+    sched_case("lambda_inv_sqrt_adam", lambda o: S.LambdaLR(o, factors("inv_sqrt")[0]),
+               fk("lambda", "inv_sqrt"), opt="adam"),
+    sched_case("lambda_resumed",
+               lambda o: S.LambdaLR(o, factors("inv_sqrt"), last_epoch=7),
+               fk("lambda", "inv_sqrt", "initial_lr=0.1,0.02 last_epoch=7"),
+               initial_lr=[0.1, 0.02]),
+    sched_case("multiplicative", lambda o: S.MultiplicativeLR(o, factors("mod3")),
+               fk("multiplicative", "mod3"), opt="sgdm"),
+    sched_case("multiplicative_resumed_adam",
+               lambda o: S.MultiplicativeLR(o, factors("const97")[0], last_epoch=3),
+               fk("multiplicative", "const97", "last_epoch=3 initial_lr=5e-3"), opt="adam",
+               initial_lr=[5e-3, 5e-3]),
+    # ... inside SequentialLR (warmup by a lambda; a lambda child at a milestone)
+    sched_case("sequential_lambda_cosine",
+               lambda o: S.SequentialLR(o, [S.LambdaLR(o, factors("warmup10_linear100")),
+                                            S.CosineAnnealingLR(o, T_max=50)], milestones=[10]),
+               seq([fk("lambda", "warmup10_linear100"), k("cosine", "T_max=50")], [10])),
+    sched_case("sequential_step_lambda_multiplicative",
+               lambda o: S.SequentialLR(o, [S.StepLR(o, step_size=5, gamma=0.5),
+                                            S.LambdaLR(o, factors("exp95")),
+                                            S.MultiplicativeLR(o, factors("mod3"))],
+                                        milestones=[20, 50]),
+               seq([k("step", "step_size=5 gamma=0.5"), fk("lambda", "exp95"),
+                    fk("multiplicative", "mod3")], [20, 50]), opt="adam"),
     # Several schedules on one optimizer (ChainedScheduler)
+    sched_case("chained_lambda_multiplicative_step",
+               lambda o: S.ChainedScheduler([S.LambdaLR(o, factors("exp95")),
+                                             S.MultiplicativeLR(o, factors("const97")),
+                                             S.StepLR(o, step_size=10, gamma=0.5)]),
+               [fk("lambda", "exp95"), fk("multiplicative", "const97"),
+                k("step", "step_size=10 gamma=0.5")], opt="sgdm"),
     sched_case("chained_exponential_step",
                lambda o: S.ChainedScheduler([S.ExponentialLR(o, gamma=0.98),
                                              S.StepLR(o, step_size=10, gamma=0.5)]),

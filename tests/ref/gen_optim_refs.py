@@ -155,6 +155,9 @@ def run_case(case, outdir):
     }
     if "ctrain_sched" in case:
         meta["sched"] = json.dumps(case["ctrain_sched"])
+        epoch = getattr(sched, "last_epoch", None)  # ChainedScheduler has none
+        if epoch is not None:
+            meta["last_epoch"] = str(epoch)
     if "lookahead" in case:
         meta["lookahead"] = json.dumps(case["lookahead"])
     save_file(rec, os.path.join(outdir, case["name"] + ".safetensors"), metadata=meta)
