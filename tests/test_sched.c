@@ -269,6 +269,13 @@ static void test_options(void)
     BAD_CREATE(o, "cyclic", "base_lr=0.01 max_lr=0.1 max_momentum=0.9,0.9,0.9", CT_EINVAL,
                "max_momentum", "3 values");
     BAD_CREATE(o, "cyclic", "base_lr=0.01 max_lr=0.1 gamma=-1", CT_EINVAL, "gamma=-1");
+    /* swa */
+    BAD_CREATE(o, "swa", "anneal_epochs=5", CT_EINVAL, "swa_lr", "required");
+    BAD_CREATE(o, "swa", "swa_lr=0.1 anneal_epochs=-1", CT_EINVAL, "anneal_epochs=-1");
+    BAD_CREATE(o, "swa", "swa_lr=0.1 anneal_strategy=exp", CT_EINVAL, "anneal_strategy=exp",
+               "cos, linear");
+    BAD_CREATE(o, "swa", "swa_lr=-0.1", CT_EINVAL, "swa_lr=-0.1");
+    BAD_CREATE(o, "swa", "swa_lr=0.1,0.2,0.3", CT_EINVAL, "swa_lr", "3 values");
     /* plateau */
     BAD_CREATE(o, "plateau", "factor=1", CT_EINVAL, "factor=1", "[0, 1)");
     BAD_CREATE(o, "plateau", "mode=avg", CT_EINVAL, "mode=avg", "min, max");

@@ -27,6 +27,8 @@
  *                        cycle_momentum=true base_momentum=0.8 max_momentum=0.9
  *   plateau              mode=min|max factor=0.1 patience=10 threshold=1e-4
  *                        threshold_mode=rel|abs cooldown=0 min_lr=0 eps=1e-8
+ *   swa                  swa_lr anneal_epochs=10 anneal_strategy=cos|linear
+ *                        (torch.optim.swa_utils.SWALR)
  *   lambda               (LambdaLR) and multiplicative (MultiplicativeLR):
  *                        the factor comes from a function, see
  *                        ct_sched_create_lambda

@@ -26,7 +26,7 @@ from . import _lib, _spec
 __all__ = [
     "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
     "OneCycleLR", "LinearLR", "ConstantLR", "PolynomialLR", "CyclicLR", "ReduceLROnPlateau",
-    "SequentialLR", "ChainedScheduler", "LambdaLR", "MultiplicativeLR",
+    "SequentialLR", "ChainedScheduler", "LambdaLR", "MultiplicativeLR", "SWALR",
     "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam",
     "Rprop", "ASGD", "LAMB", "LARS", "Lion", "Adafactor",
 ]
@@ -548,6 +548,8 @@ ConstantLR = _sched("ConstantLR", "constant", ["factor", "total_iters"])
 PolynomialLR = _sched("PolynomialLR", "polynomial", ["total_iters", "power"])
 CyclicLR = _sched("CyclicLR", "cyclic", ["base_lr", "max_lr", "step_size_up", "step_size_down",
                                          "mode", "gamma"])
+SWALR = _sched("SWALR", "swa", ["swa_lr", "anneal_epochs", "anneal_strategy"])
+SWALR.__doc__ = "torch.optim.swa_utils.SWALR for ctrain.numpy optimizers (C kind 'swa')."
 ReduceLROnPlateau = _sched("ReduceLROnPlateau", "plateau",
                            ["mode", "factor", "patience", "threshold", "threshold_mode",
                             "cooldown", "min_lr", "eps"])

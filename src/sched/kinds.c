@@ -18,6 +18,7 @@
  *   plateau              ReduceLROnPlateau (its step is in sched.c)
  *   lambda               LambdaLR (the factor is the caller's function)
  *   multiplicative       MultiplicativeLR
+ *   swa                  torch.optim.swa_utils.SWALR (Izmailov et al. 2018)
  * Where torch would raise ZeroDivisionError (or a ValueError in get_lr),
  * the update is refused with a message and nothing changes.             */
 #include <math.h>
@@ -139,6 +140,15 @@ static const ct_opt_desc lambda_opts[] = {
     {"last_epoch", CT_OPT_INT, 1, LA_LAST_EPOCH, {-1}, -1, BIG, 0, 0},
 };
 
+/* swa */
+static const char *const swa_anneal_names[] = {"cos", "linear", NULL};
+enum { SW_SWA_LR = 0, SW_ANNEAL = L, SW_STRATEGY };
+static const ct_opt_desc swa_opts[] = {
+    {"swa_lr", CT_OPT_REAL, L, SW_SWA_LR, {0, 0}, 0, INFINITY, CT_OPT_LIST, 0},
+    {"anneal_epochs", CT_OPT_INT, 1, SW_ANNEAL, {10}, 0, BIG, 0, 0},
+    {"anneal_strategy", CT_OPT_ENUM, 1, SW_STRATEGY, {0}, 0, 1, 0, swa_anneal_names},
+};
+
 #define KIND(n, id, t, closed) {n, id, t, sizeof t / sizeof *t, closed}
 static const sched_kind kinds[] = {
     KIND("step", K_STEP, step_opts, 1),
@@ -154,6 +164,7 @@ static const sched_kind kinds[] = {
     KIND("plateau", K_PLATEAU, plateau_opts, 0),
     KIND("lambda", K_LAMBDA, lambda_opts, 0),
     KIND("multiplicative", K_MULTIPLICATIVE, lambda_opts, 0),
+    KIND("swa", K_SWA, swa_opts, 0),
 };
 
 const sched_kind *ct_sched_find_kind(const char *name)
@@ -233,6 +244,10 @@ ct_status ct_sched_setup(ct_sched *s)
         return CT_OK;
     case K_LINEAR: case K_CONSTANT: case K_POLYNOMIAL: return CT_OK;
     case K_PLATEAU: return per_group(s, "min_lr", s->min_lrs);
+    case K_SWA:
+        if ((st = require(s, "swa_lr", "the lr to anneal to, one or one per group")))
+            return st;
+        return per_group(s, "swa_lr", s->max_lrs);
     case K_LAMBDA: case K_MULTIPLICATIVE:
         if (!s->lambda)
             return ct_fail(&s->err, CT_EINVAL,
@@ -555,6 +570,23 @@ ct_status ct_sched_get_lr(ct_sched *s, const sched_pos *p, double *lr, double *m
             return div_zero(s, "1 / factor with factor=0");
         for (size_t g = 0; g < s->ng; g++)
             lr[g] = lr[g] * (1.0 / f);
+        return CT_OK;
+    }
+    case K_SWA: { /* SWALR.get_lr */
+        int64_t step = p->step_count - 1;
+        double n = v[SW_ANNEAL], den = n > 1 ? n : 1;
+        int linear = v[SW_STRATEGY] != 0;
+        if (n == 0 && step < 1)
+            step = 1;
+        double prev_t = fmax(0.0, fmin(1.0, (double)(step - 1) / den));
+        double t = fmax(0.0, fmin(1.0, (double)step / den));
+        double prev_alpha = linear ? prev_t : (1 - cos(CT_PI * prev_t)) / 2;
+        double alpha = linear ? t : (1 - cos(CT_PI * t)) / 2;
+        for (size_t g = 0; g < s->ng; g++) {
+            double swa = s->max_lrs[g];
+            double prev = prev_alpha == 1 ? swa : (lr[g] - prev_alpha * swa) / (1 - prev_alpha);
+            lr[g] = swa * alpha + prev * (1 - alpha);
+        }
         return CT_OK;
     }
     case K_MULTIPLICATIVE:

@@ -34,7 +34,7 @@ enum { SK_INITIAL_LR, SK_MAX_LR, SK_MIN_LR, SK_MAX_MOMENTUM, SK_BASE_MOMENTUM, S
 
 enum sched_kind_id {
     K_STEP, K_MULTISTEP, K_EXPONENTIAL, K_COSINE, K_COSINE_WR, K_ONECYCLE, K_LINEAR,
-    K_CONSTANT, K_POLYNOMIAL, K_CYCLIC, K_PLATEAU, K_LAMBDA, K_MULTIPLICATIVE
+    K_CONSTANT, K_POLYNOMIAL, K_CYCLIC, K_PLATEAU, K_LAMBDA, K_MULTIPLICATIVE, K_SWA
 };
 
 /* How an update is reached (torch: step(), _initial_step(), _update_lr(0)). */
@@ -68,7 +68,7 @@ struct ct_sched {
     int cycle_momentum; /* onecycle, cyclic */
     int use_beta1;      /* momentum is betas[0] rather than momentum */
     /* per group (ng each) */
-    double *base_lrs, *last_lr, *max_lrs, *base_moms, *max_moms, *min_lrs;
+    double *base_lrs, *last_lr, *max_lrs /* swa: swa_lr */, *base_moms, *max_moms, *min_lrs;
     double *new_lr, *new_mom, *old_lr, *old_mom; /* scratch */
     double *opt_base_lrs;                        /* cyclic: base_lr as given */
     /* multistep: milestones as given (a multiset, like torch's Counter) */

@@ -123,7 +123,13 @@ SCHEDS = [
     ("PolynomialLR", dict(total_iters=20, power=2.0)),
     ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=4, mode="triangular2")),
     ("ReduceLROnPlateau", dict(patience=2, factor=0.5)),
+    ("SWALR", dict(swa_lr=0.02, anneal_epochs=6)),
+    ("SWALR", dict(swa_lr=[0.3, 0.01], anneal_epochs=4, anneal_strategy="linear")),
 ]
+
+
+def _torch_sched_module(name):
+    return torch.optim.swa_utils if name == "SWALR" else torch.optim.lr_scheduler
 
 
 @pytest.mark.parametrize("name,kw", SCHEDS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SCHEDS)])
@@ -134,7 +140,7 @@ def test_numpy_schedules_match_torch(name, kw):
     tw, tb = torch.nn.Parameter(torch.tensor(w)), torch.nn.Parameter(torch.tensor(b))
     ref = torch.optim.SGD([{"params": [tw]}, {"params": [tb], "lr": 0.05}], lr=0.1, momentum=0.9)
     opt = cn.SGD([{"params": [w]}, {"params": [b], "lr": 0.05}], lr=0.1, momentum=0.9)
-    rs = getattr(torch.optim.lr_scheduler, name)(ref, **kw)
+    rs = getattr(_torch_sched_module(name), name)(ref, **kw)
     cs = getattr(cn, name)(opt, **kw)
     metrics = [1.0, 0.9, 0.95, 0.95, 0.96, 0.97, 0.8, 0.81, 0.82, 0.83] * 3
     for i in range(30):
@@ -218,7 +224,7 @@ def test_schedule_state_dict_resumes_exactly(which):
             return (_composed(torch.optim.lr_scheduler, o, which) if isinstance(
                 o, torch.optim.Optimizer) else _composed(cn, o, which))
         name, kw = SCHEDS[int(which.rsplit("-", 1)[1])]
-        lib = torch.optim.lr_scheduler if isinstance(o, torch.optim.Optimizer) else cn
+        lib = _torch_sched_module(name) if isinstance(o, torch.optim.Optimizer) else cn
         return getattr(lib, name)(o, **kw)
     plateau = which.startswith("ReduceLROnPlateau")
     rs, cs = make(ref[2]), make(opt)

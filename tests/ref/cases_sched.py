@@ -10,6 +10,7 @@ import math
 
 import torch
 from torch.optim import lr_scheduler as S
+from torch.optim.swa_utils import SWALR
 
 SHAPES = [[(11,), (3, 4)], [(2, 5)]]
 
@@ -223,6 +224,22 @@ CASES = [
                                         milestones=[20, 50]),
                seq([k("step", "step_size=5 gamma=0.5"), fk("lambda", "exp95"),
                     fk("multiplicative", "mod3")], [20, 50]), opt="adam"),
+    # SWALR (torch.optim.swa_utils): cos and linear, per-group swa_lr, no annealing;
+    # after a cosine phase, as SWA training runs it
+    sched_case("swa_cos", lambda o: SWALR(o, swa_lr=0.02, anneal_epochs=5),
+               k("swa", "swa_lr=0.02 anneal_epochs=5"), opt="sgdm"),
+    sched_case("swa_linear_per_group_adam",
+               lambda o: SWALR(o, swa_lr=[1e-3, 5e-4], anneal_epochs=30, anneal_strategy="linear"),
+               k("swa", "swa_lr=1e-3,5e-4 anneal_epochs=30 anneal_strategy=linear"), opt="adam"),
+    sched_case("swa_no_anneal", lambda o: SWALR(o, swa_lr=[0.03, 0.2], anneal_epochs=0),
+               k("swa", "swa_lr=0.03,0.2 anneal_epochs=0")),
+    sched_case("swa_default_epochs", lambda o: SWALR(o, swa_lr=0.5), k("swa", "swa_lr=0.5")),
+    sched_case("sequential_cosine_swa",
+               lambda o: S.SequentialLR(o, [S.CosineAnnealingLR(o, T_max=60),
+                                            SWALR(o, swa_lr=0.005, anneal_epochs=8)],
+                                        milestones=[60]),
+               seq([k("cosine", "T_max=60"), k("swa", "swa_lr=0.005 anneal_epochs=8")], [60]),
+               opt="sgdm"),
     # Several schedules on one optimizer (ChainedScheduler)
     sched_case("chained_lambda_multiplicative_step",
                lambda o: S.ChainedScheduler([S.LambdaLR(o, factors("exp95")),
