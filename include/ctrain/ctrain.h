@@ -8,5 +8,6 @@
 #include "clip.h"
 #include "lbfgs.h"
 #include "bfo.h"
+#include "average.h"
 
 #endif

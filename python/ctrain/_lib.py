@@ -11,7 +11,7 @@ import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
-CT_F32, CT_BF16, CT_F16 = 0, 1, 2
+CT_F32, CT_BF16, CT_F16, CT_F64 = 0, 1, 2, 3
 CT_STATE_F32, CT_STATE_BF16, CT_STATE_Q8 = 0, 1, 2  # ct_state_storage
 U8 = "uint8"  # state_views' tag of 8-bit codes (no ct_dtype)
 CT_NONFINITE_ERROR, CT_NONFINITE_SKIP, CT_NONFINITE_NONE = 0, 1, 2
@@ -125,6 +125,12 @@ def _load():
         "ct_sched_create_lambda": (
             [ctypes.POINTER(P), P, ctypes.c_char_p, ctypes.c_char_p, SCHED_LAMBDA_FN, P], I),
         "ct_sched_fail": ([P, ctypes.c_char_p], None),
+        "ct_avg_create": ([ctypes.POINTER(P), ctypes.c_char_p, ctypes.c_char_p], I),
+        "ct_avg_update": ([P, ctypes.POINTER(CtParam), ctypes.POINTER(CtParam), S], I),
+        "ct_avg_count": ([P, ctypes.POINTER(ctypes.c_int64)], I),
+        "ct_avg_set_count": ([P, ctypes.c_int64], I),
+        "ct_avg_errmsg": ([P], ctypes.c_char_p),
+        "ct_avg_destroy": ([P], None),
         "ct_sched_create_sequential": (
             [ctypes.POINTER(P), P, ctypes.POINTER(P), S, ctypes.POINTER(ctypes.c_int64)], I),
         "ct_sched_state_size": ([P, ctypes.POINTER(S)], I),
@@ -330,6 +336,43 @@ class Engine:
 
     def set_lookahead_counter(self, g, counter):
         self._check(lib.ct_optim_set_lookahead_counter(self.h, g, int(counter)))
+
+
+class Avg:
+    """One ct_avg handle (weight averaging, include/ctrain/average.h)."""
+
+    def __init__(self, kind, options=""):
+        h = ctypes.c_void_p()
+        if lib.ct_avg_create(ctypes.byref(h), kind.encode(), options.encode()):
+            raise ValueError("ctrain: %s" % lib.ct_errmsg().decode())
+        self.h = h
+
+    def __del__(self):
+        h = getattr(self, "h", None)
+        if h is not None and lib is not None:
+            lib.ct_avg_destroy(h)
+        self.h = None
+
+    def _check(self, st):
+        if st:
+            raise ValueError("ctrain: %s" % lib.ct_avg_errmsg(self.h).decode())
+
+    def update(self, avg, cur):
+        """avg, cur: lists of (data address, numel, CT_* dtype), pairwise."""
+        n = len(avg)
+        a, c = (CtParam * max(n, 1))(), (CtParam * max(n, 1))()
+        for arr, specs in ((a, avg), (c, cur)):
+            for i, (ptr, numel, dt) in enumerate(specs):
+                arr[i].data, arr[i].numel, arr[i].dtype = ptr, numel, dt
+        self._check(lib.ct_avg_update(self.h, a, c, n))
+
+    def count(self):
+        v = ctypes.c_int64()
+        self._check(lib.ct_avg_count(self.h, ctypes.byref(v)))
+        return v.value
+
+    def set_count(self, n):
+        self._check(lib.ct_avg_set_count(self.h, int(n)))
 
 
 class _Owned:

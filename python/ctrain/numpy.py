@@ -554,6 +554,97 @@ ReduceLROnPlateau = _sched("ReduceLROnPlateau", "plateau",
                            ["mode", "factor", "patience", "threshold", "threshold_mode",
                             "cooldown", "min_lr", "eps"])
 
+# ---- weight averaging (torch.optim.swa_utils; include/ctrain/average.h) ------
+
+
+class _EngineAverage:
+    """What get_ema_multi_avg_fn returns here: the engine's EMA, by name."""
+
+    def __init__(self, kind, options):
+        self.kind, self.options = kind, options
+
+    def __repr__(self):
+        return f"<ctrain.numpy averaging {self.kind} {self.options}>"
+
+
+def get_ema_multi_avg_fn(decay=0.999):
+    """torch.optim.swa_utils.get_ema_multi_avg_fn: the exponential moving
+    average ema = lerp(ema, current, 1 - decay), for AveragedModel's
+    multi_avg_fn (run by the engine)."""
+    decay = float(decay)
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"get_ema_multi_avg_fn: decay={decay} must be in [0, 1]")
+    return _EngineAverage("ema", "decay=%r" % decay)
+
+
+class AveragedModel:
+    """torch.optim.swa_utils.AveragedModel for arrays: `params` holds an
+    averaged copy of the given float32 or float64 arrays, which
+    update_parameters(arrays) moves towards them with torch's arithmetic
+    (to the bit): the equal-weight running mean of SWA by default, or the
+    EMA of multi_avg_fn=get_ema_multi_avg_fn(decay). The first update
+    copies, as torch's. Other avg_fn/multi_avg_fn callables are refused
+    (the engine runs the average)."""
+
+    def __init__(self, params, avg_fn=None, multi_avg_fn=None):
+        if avg_fn is not None:
+            raise TypeError("AveragedModel: avg_fn is not supported; give "
+                            "multi_avg_fn=get_ema_multi_avg_fn(decay) or nothing (SWA)")
+        if multi_avg_fn is not None and not isinstance(multi_avg_fn, _EngineAverage):
+            raise TypeError("AveragedModel: multi_avg_fn must come from "
+                            "ctrain.numpy.get_ema_multi_avg_fn(decay), got "
+                            f"{type(multi_avg_fn).__name__}")
+        arrays = self._check(list(params), "params")
+        self.params = [np.array(a, copy=True) for a in arrays]
+        kind = multi_avg_fn or _EngineAverage("swa", "")
+        self._avg = _lib.Avg(kind.kind, kind.options)
+
+    @staticmethod
+    def _check(arrays, what, like=None):
+        if not arrays:
+            raise ValueError(f"AveragedModel: {what} is empty")
+        for i, a in enumerate(arrays):
+            if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+                raise TypeError(f"AveragedModel: {what}[{i}] must be a float32 or float64 "
+                                f"numpy array, got {getattr(a, 'dtype', type(a).__name__)}")
+            if like is not None and (a.shape != like[i].shape or a.dtype != like[i].dtype):
+                raise ValueError(f"AveragedModel: {what}[{i}] is {a.dtype}{list(a.shape)}, the "
+                                 f"averaged copy {like[i].dtype}{list(like[i].shape)}")
+        if like is not None and len(arrays) != len(like):
+            raise ValueError(f"AveragedModel: {len(arrays)} arrays given for "
+                             f"{len(like)} averaged ones")
+        return arrays
+
+    @staticmethod
+    def _specs(arrays):
+        return [(_addr(a), a.size, _lib.CT_F64 if a.dtype == np.float64 else _lib.CT_F32)
+                for a in arrays]
+
+    def update_parameters(self, params):
+        cur = [np.ascontiguousarray(a) for a in self._check(list(params), "params",
+                                                              self.params)]
+        self._avg.update(self._specs(self.params), self._specs(cur))
+
+    @property
+    def n_averaged(self):
+        return self._avg.count()
+
+    def state_dict(self):
+        return {"n_averaged": self.n_averaged, "params": [a.copy() for a in self.params]}
+
+    def load_state_dict(self, state_dict):
+        arrays = self._check([np.asarray(a) for a in state_dict["params"]], "state params",
+                             self.params)
+        n = int(state_dict["n_averaged"])
+        if n < 0:
+            raise ValueError(f"AveragedModel.load_state_dict: n_averaged={n} must be >= 0")
+        self._avg.set_count(n)
+        for dst, src in zip(self.params, arrays):
+            dst[...] = src
+
+
+__all__ += ["AveragedModel", "get_ema_multi_avg_fn"]
+
 # Bacterial foraging optimization (issue 5; python/ctrain/_bfo.py)
 from ._bfo import BFO, AdaptiveBFO, HybridBFO  # noqa: E402
 __all__ += ["BFO", "AdaptiveBFO", "HybridBFO"]
