@@ -376,10 +376,11 @@ class Avg:
 
 
 class _Owned:
-    """What a sequential schedule keeps of a child: its pending errors."""
+    """What a sequential schedule keeps of a child: its pending errors and
+    its factor callback (the C child calls it as long as it lives)."""
 
-    def __init__(self, errors):
-        self._errors = errors
+    def __init__(self, child):
+        self._errors, self._fn = child._errors, getattr(child, "_fn", None)
 
 
 class Sched:
@@ -433,7 +434,7 @@ class Sched:
         ms = (ctypes.c_int64 * max(len(milestones), 1))(*[int(m) for m in milestones])
         self = cls.__new__(cls)
         self.h, self.engine, self._errors, self.owned_by = None, engine, [], None
-        self._children = [_Owned(c._errors) for c in children]  # their errors, no cycle
+        self._children = [_Owned(c) for c in children]  # not the children: no cycle
         h = ctypes.c_void_p()
         st = lib.ct_sched_create_sequential(ctypes.byref(h), engine.h, hs, len(children), ms)
         if st:
