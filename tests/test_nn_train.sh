@@ -131,6 +131,27 @@ np.savez('$tmp/d_stored.npz', x=a[:, :64].astype(np.float64), y=a[:, 64].astype(
     { cat "$tmp/dig.out"; fail "digits run"; }
   cmp -s "$tmp/runs/csv/model.safetensors" "$tmp/runs/dig/model.safetensors" ||
     fail "csv source and digits source differ"
+  # a linear warmup before the schedule: the logged lrs are torch's
+  # SequentialLR([LinearLR, CosineAnnealingLR]); stopped and resumed, bit-identical
+  wu="schedule={name: cosine, warmup: 2, warmup_start_factor: 0.1}"
+  "$bin" train "$tmp/small.yaml" --quiet name=wu train.epochs=5 "$wu" >"$tmp/wu.out" 2>&1 ||
+    { cat "$tmp/wu.out"; fail "warmup run"; }
+  "$py" -W ignore -c "
+import csv, torch
+S = torch.optim.lr_scheduler
+o = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=0.01)
+s = S.SequentialLR(o, [S.LinearLR(o, start_factor=0.1, total_iters=2),
+                       S.CosineAnnealingLR(o, T_max=3)], milestones=[2])
+want = []
+for _ in range(5):
+    o.step(); s.step(); want.append('%.9g' % o.param_groups[0]['lr'])
+got = [r['lr'] for r in csv.DictReader(open('$tmp/runs/wu/log.csv'))]
+assert got == want, (got, want)" || fail "warmup lrs differ from torch's"
+  "$bin" train "$tmp/small.yaml" --quiet name=wu2 train.epochs=5 "$wu" train.stop_after=1 \
+    >/dev/null 2>&1 && "$bin" train "$tmp/small.yaml" --quiet name=wu2 train.epochs=5 "$wu" \
+    --resume >/dev/null 2>&1 || fail "warmup run stopped and resumed"
+  cmp -s "$tmp/runs/wu/train_state.safetensors" "$tmp/runs/wu2/train_state.safetensors" ||
+    fail "a resumed warmup run differs from the uninterrupted one"
   expect_error0() { "$bin" "$@" >/dev/null 2>&1 && fail "$* was accepted"; }
   expect_error0 train "$tmp/small.yaml" name=x data.source=csv data.classes=10
   a1=$(sed -n 's/^test accuracy: \([0-9.]*\).*/\1/p' "$tmp/npy.out")
@@ -164,6 +185,10 @@ expect_error "bad7.yaml:2:" train "$tmp/bad7.yaml"
 expect_error "output must be \[10\].*(set by an override)" train "$tmp/small.yaml" "model=[relu]" name=x
 expect_error "the model's output must be \[10\]" train "$tmp/small.yaml" name=x \
   "model=[flatten, {linear: {out_features: 7}}]"
+expect_error "schedule.warmup: 4 epochs of warmup leave none of the run's 4" train \
+  "$tmp/small.yaml" name=x "schedule={name: cosine, warmup: 4}"
+expect_error "warmup_start_factor" train "$tmp/small.yaml" name=x \
+  "schedule={name: cosine, warmup: 1, warmup_start_factor: 0}"
 if [ -n "$py" ]; then
   expect_error "dy_float.npy: expected integer labels" train "$tmp/npy.yaml" name=x \
     data.source=npy data.x="$tmp/dx.npy" data.y="$tmp/dy_float.npy"

@@ -107,6 +107,8 @@ typedef struct settings {
     int opt_line;
     char sched_name[64], sched_opts[1024];
     int sched_line, sched_per_step;
+    long warmup;          /* intervals of linear warmup before the schedule (0: none) */
+    double warmup_factor; /* the warmup's first lr, as a fraction of the lr */
     double clip_norm, clip_value;
     /* loop */
     long epochs, batch, threads, stop_after, patience, ckpt_every;
@@ -197,14 +199,19 @@ static int get_long(const settings *s, cfg *map, const char *key, long lo, long 
 }
 
 /* Every key of a map except `skip` as engine options "k=v k=a,b". */
-static int map_to_options(const settings *s, cfg *map, const char *skip1, const char *skip2,
-                          char *out, size_t cap, char *err)
+/* The keys of map but those in skip (NULL-terminated; may be NULL) as
+ * engine option text. */
+static int map_to_options(const settings *s, cfg *map, const char *const *skip, char *out,
+                          size_t cap, char *err)
 {
     size_t len = 0;
     out[0] = 0;
     for (size_t i = 0; i < map->n; i++) {
         cfg *k = &map->kids[i];
-        if ((skip1 && !strcmp(k->key, skip1)) || (skip2 && !strcmp(k->key, skip2)))
+        int skipped = 0;
+        for (const char *const *sk = skip; sk && *sk; sk++)
+            skipped |= !strcmp(k->key, *sk);
+        if (skipped)
             continue;
         k->used = 1;
         len += (size_t)snprintf(out + len, len < cap ? cap - len : 0, "%s%s=", len ? " " : "",
@@ -357,7 +364,8 @@ static int read_settings(settings *s, cfg *root, char *err)
             return cfail(err, s->file, opt->line, "optimizer: expected a map (name: adamw, lr: ...)");
         s->opt_line = opt->line;
         if (get_str(s, opt, "name", s->opt_name, sizeof s->opt_name, err) ||
-            map_to_options(s, opt, "name", NULL, s->opt_opts, sizeof s->opt_opts, err))
+            map_to_options(s, opt, (const char *const[]){"name", NULL}, s->opt_opts,
+                           sizeof s->opt_opts, err))
             return -1;
     }
     cfg *sch = cfg_get(root, "schedule");
@@ -366,9 +374,15 @@ static int read_settings(settings *s, cfg *root, char *err)
             return cfail(err, s->file, sch->line, "schedule: expected a map (name: cosine, ...)");
         s->sched_line = sch->line;
         char interval[16] = "epoch";
+        s->warmup_factor = 0.01;
         if (get_str(s, sch, "name", s->sched_name, sizeof s->sched_name, err) ||
             get_str(s, sch, "interval", interval, sizeof interval, err) ||
-            map_to_options(s, sch, "name", "interval", s->sched_opts, sizeof s->sched_opts, err))
+            get_long(s, sch, "warmup", 0, 1L << 40, &s->warmup, err) ||
+            get_num(s, sch, "warmup_start_factor", 1e-12, 1, 0, &s->warmup_factor, err) ||
+            map_to_options(s, sch,
+                           (const char *const[]){"name", "interval", "warmup",
+                                                 "warmup_start_factor", NULL},
+                           s->sched_opts, sizeof s->sched_opts, err))
             return -1;
         if (!s->sched_name[0])
             return cfail(err, s->file, sch->line, "schedule: name is required");
@@ -444,7 +458,7 @@ static int build_model(const settings *s, cfg *root, const int64_t *shape, int n
             kind = it->kids[0].key;
             cfg *o = &it->kids[0];
             if (o->type == CFG_MAP) {
-                if (map_to_options(s, o, NULL, NULL, opts, sizeof opts, err)) {
+                if (map_to_options(s, o, NULL, opts, sizeof opts, err)) {
                     ct_model_destroy(m);
                     return -1;
                 }
@@ -1046,15 +1060,38 @@ static int train_main(int argc, char **argv)
     if (s->sched_name[0]) {
         char so[1200];
         snprintf(so, sizeof so, "%s", s->sched_opts);
-        /* fill the length of the run where the schedule needs one */
-        long total = s->sched_per_step ? s->epochs * (long)nbatches : s->epochs;
+        /* fill the length of the run (after the warmup) where the schedule
+         * needs one */
+        long total = (s->sched_per_step ? s->epochs * (long)nbatches : s->epochs) - s->warmup;
+        if (s->warmup > 0 && total < 1) {
+            cfail(err, s->file, s->sched_line,
+                  "schedule.warmup: %ld %ss of warmup leave none of the run's %ld for '%s'",
+                  s->warmup, s->sched_per_step ? "step" : "epoch", total + s->warmup,
+                  s->sched_name);
+            goto fail;
+        }
         if (!strcmp(s->sched_name, "cosine") && !strstr(so, "T_max"))
             snprintf(so + strlen(so), sizeof so - strlen(so), " T_max=%ld", total);
         if (!strcmp(s->sched_name, "onecycle") && !strstr(so, "total_steps"))
             snprintf(so + strlen(so), sizeof so - strlen(so), " total_steps=%ld", total);
         if (!strcmp(s->sched_name, "polynomial") && !strstr(so, "total_iters"))
             snprintf(so + strlen(so), sizeof so - strlen(so), " total_iters=%ld", total);
-        if (ct_sched_create(&sched, opt, s->sched_name, so)) {
+        ct_sched *parts[2] = {NULL, NULL};
+        char wo[128];
+        snprintf(wo, sizeof wo, "start_factor=%.17g total_iters=%ld", s->warmup_factor,
+                 s->warmup);
+        int64_t milestone = s->warmup;
+        ct_status st = s->warmup > 0 ? ct_sched_create(&parts[0], opt, "linear", wo) : CT_OK;
+        if (!st)
+            st = ct_sched_create(&parts[s->warmup > 0], opt, s->sched_name, so);
+        /* warmup: LinearLR until the milestone, then the schedule (SequentialLR) */
+        if (!st && s->warmup > 0)
+            st = ct_sched_create_sequential(&sched, opt, parts, 2, &milestone);
+        else if (!st)
+            sched = parts[0];
+        if (st) {
+            if (!sched && s->warmup > 0 && parts[0] && !parts[1])
+                ct_sched_destroy(parts[0]);
             cfail(err, s->file, s->sched_line, "schedule: %s", ct_errmsg());
             goto fail;
         }
