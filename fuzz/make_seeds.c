@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "fuzz_layout.h"
+#include "sched/sched_impl.h"
 #include "data_seeds.h"
 #include "png_seeds.h"
 
@@ -39,11 +40,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s DIR\n", argv[0]);
         return 2;
     }
-    char sl[900], st[900], op[900];
+    char sl[900], st[900], op[900], sc[900];
     snprintf(sl, sizeof sl, "%s/state_load", argv[1]);
     snprintf(st, sizeof st, "%s/safetensors", argv[1]);
     snprintf(op, sizeof op, "%s/options", argv[1]);
-    if (mkdirs(argv[1]) || mkdirs(sl) || mkdirs(st) || mkdirs(op)) {
+    snprintf(sc, sizeof sc, "%s/sched", argv[1]);
+    if (mkdirs(argv[1]) || mkdirs(sl) || mkdirs(st) || mkdirs(op) || mkdirs(sc)) {
         fprintf(stderr, "fuzz_make_seeds: cannot create the directories under %s\n", argv[1]);
         return 1;
     }
@@ -127,6 +129,38 @@ int main(int argc, char **argv)
             bad |= put(op, name, buf, len + 1);
             n++;
         }
+    /* schedules: kind byte, steps, factor byte, option text (fuzz_sched.c) */
+    static const struct { const char *kind, *text; } sched_seeds[] = {
+        {"step", "step_size=3 gamma=0.5"}, {"multistep", "milestones=2,5,5 gamma=0.3"},
+        {"exponential", "gamma=0.9"}, {"cosine", "T_max=7 eta_min=1e-4"},
+        {"cosine_warm_restarts", "T_0=3 T_mult=2"},
+        {"onecycle", "max_lr=0.1,0.05 total_steps=20 three_phase=true"},
+        {"onecycle", "max_lr=0.1 epochs=4 steps_per_epoch=5 anneal_strategy=linear"},
+        {"linear", "start_factor=0.25 total_iters=6"}, {"constant", "factor=0.5 total_iters=4"},
+        {"polynomial", "total_iters=9 power=2"},
+        {"cyclic", "base_lr=0.001 max_lr=0.01 step_size_up=3 mode=exp_range gamma=0.9"},
+        {"plateau", "patience=1 factor=0.5 cooldown=1 min_lr=1e-4"},
+        {"lambda", "last_epoch=3 initial_lr=0.1,0.2"}, {"multiplicative", ""},
+        {"swa", "swa_lr=0.05 anneal_epochs=3 anneal_strategy=linear"},
+    };
+    for (size_t i = 0; i < sizeof sched_seeds / sizeof *sched_seeds; i++) {
+        size_t k = 0;
+        while (ct_sched_kind_name(k) && strcmp(ct_sched_kind_name(k), sched_seeds[i].kind))
+            k++;
+        for (int sequenced = 0; sequenced < 2; sequenced++) {
+            char buf[256], name[32];
+            size_t nsk = 0, len = strlen(sched_seeds[i].text);
+            while (ct_sched_kind_name(nsk))
+                nsk++;
+            buf[0] = (char)(k + (sequenced ? nsk : 0));
+            buf[1] = 30;
+            buf[2] = (char)(i % 2 ? 0x83 : 0x3c);
+            memcpy(buf + 3, sched_seeds[i].text, len);
+            snprintf(name, sizeof name, "s%02zu_%d", i, sequenced);
+            bad |= put(sc, name, buf, len + 3);
+            n++;
+        }
+    }
     int nd = ds_write_all(argv[1]);
     bad |= nd < 0;
     n += nd > 0 ? nd : 0;
