@@ -269,6 +269,12 @@ static void test_options(void)
     BAD_CREATE(o, "cyclic", "base_lr=0.01 max_lr=0.1 max_momentum=0.9,0.9,0.9", CT_EINVAL,
                "max_momentum", "3 values");
     BAD_CREATE(o, "cyclic", "base_lr=0.01 max_lr=0.1 gamma=-1", CT_EINVAL, "gamma=-1");
+    /* torch's last_epoch: resuming needs initial_lr; plateau has neither */
+    BAD_CREATE(o, "step", "step_size=2 last_epoch=3", CT_EINVAL, "initial_lr", "last_epoch=3");
+    BAD_CREATE(o, "cosine", "T_max=5 last_epoch=-2", CT_EINVAL, "last_epoch=-2");
+    BAD_CREATE(o, "cosine", "T_max=5 initial_lr=0.1,0.2,0.3", CT_EINVAL, "initial_lr",
+               "3 values");
+    BAD_CREATE(o, "plateau", "last_epoch=3", CT_EINVAL, "unknown option 'last_epoch'");
     /* swa */
     BAD_CREATE(o, "swa", "anneal_epochs=5", CT_EINVAL, "swa_lr", "required");
     BAD_CREATE(o, "swa", "swa_lr=0.1 anneal_epochs=-1", CT_EINVAL, "anneal_epochs=-1");

@@ -32,6 +32,11 @@
  *   lambda               (LambdaLR) and multiplicative (MultiplicativeLR):
  *                        the factor comes from a function, see
  *                        ct_sched_create_lambda
+ * Every kind but plateau also takes torch's last_epoch=-1 (N >= 0 resumes
+ * after epoch N: the create computes epoch N + 1 from the groups' current
+ * lrs, as torch's constructor does) and initial_lr=a,b.. (each group's
+ * initial_lr, which torch keeps in the param groups; resuming needs it for
+ * every group no earlier schedule set it on).
  * docs/optimizers.md gives each formula's source.
  *
  * A schedule keeps a pointer to its optimizer: destroy it first.
@@ -71,13 +76,9 @@ typedef ct_status (*ct_sched_lambda_fn)(void *ctx, ct_sched *s, size_t group, in
 /* LambdaLR (kind "lambda": lr = initial_lr * factor(group, last_epoch)) and
  * MultiplicativeLR (kind "multiplicative": lr = lr * factor(group,
  * last_epoch) from the first step on). They chain, and sequence in
- * ct_sched_create_sequential, like the other kinds. Options:
- *   last_epoch=-1     torch's argument: N >= 0 resumes after epoch N (the
- *                     create computes the lrs of epoch N + 1)
- *   initial_lr=a,b..  each group's initial_lr (one value or one per group),
- *                     which torch keeps in the param groups; needed with
- *                     last_epoch >= 0 for a group no schedule has set it on
- * ct_sched_create refuses these two kinds: they need fn. */
+ * ct_sched_create_sequential, like the other kinds; options: last_epoch
+ * and initial_lr, as every kind. ct_sched_create refuses these two kinds:
+ * they need fn. */
 ct_status ct_sched_create_lambda(ct_sched **out, ct_optim *opt, const char *kind,
                                  const char *options, ct_sched_lambda_fn fn, void *ctx);
 

@@ -310,8 +310,15 @@ class _Schedule:
             if k in opts:
                 raise TypeError(f"{type(self).__name__} got multiple values for argument '{k}'")
             opts[k] = v
+        groups = optimizer.param_groups
+        if opts.get("last_epoch") not in (None, -1):  # torch's resume
+            for i, g in enumerate(groups):
+                if "initial_lr" not in g:
+                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] "
+                                   "when resuming scheduler with last_epoch >= 0")
+            opts["initial_lr"] = [g["initial_lr"] for g in groups]
         text = " ".join(f"{k}={_sched_value(v)}" for k, v in opts.items() if v is not None)
-        for g in optimizer.param_groups:  # as torch's: the lr before any schedule
+        for g in groups:  # as torch's: the lr before any schedule
             g.setdefault("initial_lr", g["lr"])
         optimizer._sync()
         self.optimizer = optimizer

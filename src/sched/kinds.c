@@ -33,27 +33,39 @@
 
 /* ---- option tables ---------------------------------------------------- */
 
+/* Every kind but plateau: torch's last_epoch argument (>= 0 resumes after
+ * that epoch) and each group's initial_lr, which torch keeps in the param
+ * groups (needed to resume where no schedule set it). */
+#define COMMON_OPTS                                                                             \
+    {"initial_lr", CT_OPT_REAL, L, CT_SCHED_SLOT_INITIAL_LR, {0, 0}, 0, INFINITY, CT_OPT_LIST, \
+     0},                                                                                        \
+        {"last_epoch", CT_OPT_INT, 1, CT_SCHED_SLOT_LAST_EPOCH, {-1}, -1, BIG, 0, 0}
+
 enum { ST_STEP_SIZE, ST_GAMMA };
 static const ct_opt_desc step_opts[] = {
     {"step_size", CT_OPT_INT, 1, ST_STEP_SIZE, {0}, 1, BIG, 0, 0},
     {"gamma", CT_OPT_REAL, 1, ST_GAMMA, {0.1}, 0, INFINITY, 0, 0},
+    COMMON_OPTS,
 };
 
 enum { MS_MILESTONES = 0, MS_GAMMA = L };
 static const ct_opt_desc multistep_opts[] = {
     {"milestones", CT_OPT_INT, L, MS_MILESTONES, {0, 0}, 0, BIG, CT_OPT_LIST, 0},
     {"gamma", CT_OPT_REAL, 1, MS_GAMMA, {0.1}, 0, INFINITY, 0, 0},
+    COMMON_OPTS,
 };
 
 enum { EX_GAMMA };
 static const ct_opt_desc exponential_opts[] = {
     {"gamma", CT_OPT_REAL, 1, EX_GAMMA, {0}, 0, INFINITY, 0, 0},
+    COMMON_OPTS,
 };
 
 enum { CO_T_MAX, CO_ETA_MIN };
 static const ct_opt_desc cosine_opts[] = {
     {"T_max", CT_OPT_INT, 1, CO_T_MAX, {0}, 1, BIG, 0, 0},
     {"eta_min", CT_OPT_REAL, 1, CO_ETA_MIN, {0}, 0, INFINITY, 0, 0},
+    COMMON_OPTS,
 };
 
 enum { WR_T_0, WR_T_MULT, WR_ETA_MIN };
@@ -61,6 +73,7 @@ static const ct_opt_desc cosine_wr_opts[] = {
     {"T_0", CT_OPT_INT, 1, WR_T_0, {0}, 1, 2147483647.0, 0, 0},
     {"T_mult", CT_OPT_INT, 1, WR_T_MULT, {1}, 1, 2147483647.0, 0, 0},
     {"eta_min", CT_OPT_REAL, 1, WR_ETA_MIN, {0}, 0, INFINITY, 0, 0},
+    COMMON_OPTS,
 };
 
 static const char *const anneal_names[] = {"cos", "linear", NULL};
@@ -81,6 +94,7 @@ static const ct_opt_desc onecycle_opts[] = {
     {"cycle_momentum", CT_OPT_BOOL, 1, OC_CYCLE, {1}, 0, 1, 0, 0},
     {"base_momentum", CT_OPT_REAL, L, OC_BASE_MOM, {0.85, 0.85}, 0, INFINITY, CT_OPT_LIST, 0},
     {"max_momentum", CT_OPT_REAL, L, OC_MAX_MOM, {0.95, 0.95}, 0, INFINITY, CT_OPT_LIST, 0},
+    COMMON_OPTS,
 };
 
 enum { LI_START, LI_END, LI_TOTAL };
@@ -88,18 +102,21 @@ static const ct_opt_desc linear_opts[] = {
     {"start_factor", CT_OPT_REAL, 1, LI_START, {1.0 / 3}, 0, 1, CT_OPT_LO_OPEN, 0},
     {"end_factor", CT_OPT_REAL, 1, LI_END, {1.0}, 0, 1, 0, 0},
     {"total_iters", CT_OPT_INT, 1, LI_TOTAL, {5}, 0, BIG, 0, 0},
+    COMMON_OPTS,
 };
 
 enum { CN_FACTOR, CN_TOTAL };
 static const ct_opt_desc constant_opts[] = {
     {"factor", CT_OPT_REAL, 1, CN_FACTOR, {1.0 / 3}, 0, 1, 0, 0},
     {"total_iters", CT_OPT_INT, 1, CN_TOTAL, {5}, 0, BIG, 0, 0},
+    COMMON_OPTS,
 };
 
 enum { PO_TOTAL, PO_POWER };
 static const ct_opt_desc polynomial_opts[] = {
     {"total_iters", CT_OPT_INT, 1, PO_TOTAL, {5}, 0, BIG, 0, 0},
     {"power", CT_OPT_REAL, 1, PO_POWER, {1.0}, 0, INFINITY, 0, 0},
+    COMMON_OPTS,
 };
 
 static const char *const cyclic_modes[] = {"triangular", "triangular2", "exp_range", NULL};
@@ -117,6 +134,7 @@ static const ct_opt_desc cyclic_opts[] = {
     {"cycle_momentum", CT_OPT_BOOL, 1, CY_CYCLE, {1}, 0, 1, 0, 0},
     {"base_momentum", CT_OPT_REAL, L, CY_BASE_MOM, {0.8, 0.8}, 0, INFINITY, CT_OPT_LIST, 0},
     {"max_momentum", CT_OPT_REAL, L, CY_MAX_MOM, {0.9, 0.9}, 0, INFINITY, CT_OPT_LIST, 0},
+    COMMON_OPTS,
 };
 
 static const char *const plateau_modes[] = {"min", "max", NULL};
@@ -133,12 +151,8 @@ static const ct_opt_desc plateau_opts[] = {
     {"eps", CT_OPT_REAL, 1, PL_EPS, {1e-8}, 0, INFINITY, 0, 0},
 };
 
-/* lambda, multiplicative */
-enum { LA_INITIAL_LR = 0, LA_LAST_EPOCH = L };
-static const ct_opt_desc lambda_opts[] = {
-    {"initial_lr", CT_OPT_REAL, L, LA_INITIAL_LR, {0, 0}, 0, INFINITY, CT_OPT_LIST, 0},
-    {"last_epoch", CT_OPT_INT, 1, LA_LAST_EPOCH, {-1}, -1, BIG, 0, 0},
-};
+/* lambda, multiplicative: the common options only */
+static const ct_opt_desc lambda_opts[] = {COMMON_OPTS};
 
 /* swa */
 static const char *const swa_anneal_names[] = {"cos", "linear", NULL};
@@ -147,6 +161,7 @@ static const ct_opt_desc swa_opts[] = {
     {"swa_lr", CT_OPT_REAL, L, SW_SWA_LR, {0, 0}, 0, INFINITY, CT_OPT_LIST, 0},
     {"anneal_epochs", CT_OPT_INT, 1, SW_ANNEAL, {10}, 0, BIG, 0, 0},
     {"anneal_strategy", CT_OPT_ENUM, 1, SW_STRATEGY, {0}, 0, 1, 0, swa_anneal_names},
+    COMMON_OPTS,
 };
 
 #define KIND(n, id, t, closed) {n, id, t, sizeof t / sizeof *t, closed}
@@ -230,6 +245,9 @@ ct_status ct_sched_setup(ct_sched *s)
 {
     const double *v = s->v;
     ct_status st = CT_OK;
+    if (s->kind->id != K_PLATEAU && given(s, "initial_lr") &&
+        (st = per_group(s, "initial_lr", s->initial_lrs)))
+        return st;
     switch (s->kind->id) {
     case K_STEP: return require(s, "step_size", "epochs between decays");
     case K_EXPONENTIAL: return require(s, "gamma", "the decay per epoch");
@@ -253,8 +271,6 @@ ct_status ct_sched_setup(ct_sched *s)
             return ct_fail(&s->err, CT_EINVAL,
                            "%s: the factor is a function of the epoch: create this kind with "
                            "ct_sched_create_lambda", s->kind->name);
-        if (given(s, "initial_lr"))
-            return per_group(s, "initial_lr", s->opt_base_lrs);
         return CT_OK;
     case K_ONECYCLE: {
         if ((st = require(s, "max_lr", "the peak lr, one or one per group")))

@@ -187,7 +187,7 @@ static ct_status update(ct_sched *s, int mode)
 static ct_sched *alloc_sched(ct_optim *opt, size_t ng)
 {
     ct_sched *s = calloc(1, sizeof *s);
-    double *buf = calloc(11 * (ng ? ng : 1), sizeof *buf);
+    double *buf = calloc(12 * (ng ? ng : 1), sizeof *buf);
     if (!s || !buf) {
         free(s);
         free(buf);
@@ -197,8 +197,8 @@ static ct_sched *alloc_sched(ct_optim *opt, size_t ng)
     s->ng = ng;
     double **arrays[] = {&s->base_lrs, &s->last_lr, &s->max_lrs, &s->base_moms, &s->max_moms,
                          &s->min_lrs, &s->new_lr, &s->new_mom, &s->old_lr, &s->old_mom,
-                         &s->opt_base_lrs};
-    for (size_t i = 0; i < 11; i++)
+                         &s->opt_base_lrs, &s->initial_lrs};
+    for (size_t i = 0; i < 12; i++)
         *arrays[i] = buf + i * ng;
     return s;
 }
@@ -301,19 +301,18 @@ static ct_status construct(ct_sched *s)
             set_key(s, g, SK_MAX_MOMENTUM, s->max_moms[g]);
             set_key(s, g, SK_BASE_MOMENTUM, s->base_moms[g]);
         }
-    int64_t resume = -1; /* torch's last_epoch argument (lambda kinds) */
-    if (s->kind->id == K_LAMBDA || s->kind->id == K_MULTIPLICATIVE) {
-        resume = (int64_t)opt_val(s, "last_epoch");
-        if (s->given[ct_opts_find(s->kind->opts, s->kind->n_opts, "initial_lr") - s->kind->opts])
-            for (size_t g = 0; g < s->ng; g++)
-                set_key(s, g, SK_INITIAL_LR, s->opt_base_lrs[g]);
-        for (size_t g = 0; g < s->ng && resume >= 0; g++)
-            if (!has_key(s, g, SK_INITIAL_LR))
-                return ct_fail(&s->err, CT_EINVAL,
-                               "%s: param 'initial_lr' is not specified in param group %zu when "
-                               "resuming (last_epoch=%lld): give initial_lr=...",
-                               s->kind->name, g, (long long)resume);
-    }
+    /* torch's last_epoch argument: >= 0 resumes, and needs each group's
+     * initial_lr (given as an option here, or set by an earlier schedule) */
+    int64_t resume = (int64_t)s->v[CT_SCHED_SLOT_LAST_EPOCH];
+    if (s->given[ct_opts_find(s->kind->opts, s->kind->n_opts, "initial_lr") - s->kind->opts])
+        for (size_t g = 0; g < s->ng; g++)
+            set_key(s, g, SK_INITIAL_LR, s->initial_lrs[g]);
+    for (size_t g = 0; g < s->ng && resume >= 0; g++)
+        if (!has_key(s, g, SK_INITIAL_LR))
+            return ct_fail(&s->err, CT_EINVAL,
+                           "%s: param 'initial_lr' is not specified in param group %zu when "
+                           "resuming (last_epoch=%lld): give initial_lr=...",
+                           s->kind->name, g, (long long)resume);
     /* LRScheduler.__init__: setdefault initial_lr, base_lrs, last_epoch */
     for (size_t g = 0; g < s->ng; g++) {
         if (!has_key(s, g, SK_INITIAL_LR)) {
@@ -325,7 +324,7 @@ static ct_status construct(ct_sched *s)
         s->base_lrs[g] = ct_sched_key(s, g, SK_INITIAL_LR);
     }
     s->pos.last_epoch = resume;
-    s->pos.T_cur = -1;
+    s->pos.T_cur = resume; /* CosineAnnealingWarmRestarts: T_cur = last_epoch */
     if (s->kind->id == K_COSINE_WR)
         s->pos.T_i = (int64_t)opt_val(s, "T_0");
     /* The initial step; CyclicLR's uses base_lrs = initial_lr, as torch sets

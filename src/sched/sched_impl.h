@@ -25,7 +25,11 @@
 #include "ctrain/sched.h"
 
 #define CT_SCHED_LIST 64                     /* values of a per-group or milestone list */
-#define CT_SCHED_NV (4 * CT_SCHED_LIST + 16) /* option slots of a kind */
+#define CT_SCHED_NV (6 * CT_SCHED_LIST + 16) /* option slots of a kind */
+/* Slots of the options every kind but plateau has (torch's last_epoch
+ * argument, and the initial_lr torch keeps in the param groups). */
+#define CT_SCHED_SLOT_INITIAL_LR (5 * CT_SCHED_LIST)
+#define CT_SCHED_SLOT_LAST_EPOCH (6 * CT_SCHED_LIST)
 #define CT_SCHED_NOPT 16                     /* options of a kind, at most */
 #define CT_SCHED_INT_MAX 9007199254740992.0  /* 2^53: integers exact in a double */
 
@@ -71,6 +75,7 @@ struct ct_sched {
     double *base_lrs, *last_lr, *max_lrs /* swa: swa_lr */, *base_moms, *max_moms, *min_lrs;
     double *new_lr, *new_mom, *old_lr, *old_mom; /* scratch */
     double *opt_base_lrs;                        /* cyclic: base_lr as given */
+    double *initial_lrs;                         /* the initial_lr option */
     /* multistep: milestones as given (a multiset, like torch's Counter) */
     int64_t ms[CT_SCHED_LIST];
     size_t n_ms;

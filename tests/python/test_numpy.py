@@ -388,3 +388,38 @@ def test_callable_schedule_errors_are_torchs():
     s = cn.LambdaLR(opt, lambda e: 1.0)
     with pytest.raises(ValueError, match="StepLR"):
         s.load_state_dict(cn.StepLR(opt, step_size=3).state_dict())
+
+
+RESUMED = [
+    ("StepLR", dict(step_size=4, gamma=0.5, last_epoch=6)),
+    ("CosineAnnealingLR", dict(T_max=12, eta_min=1e-3, last_epoch=5)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=3, T_mult=2, last_epoch=8)),
+    ("LinearLR", dict(start_factor=0.2, total_iters=10, last_epoch=3)),
+    ("PolynomialLR", dict(total_iters=25, power=2.0, last_epoch=4)),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=4, last_epoch=5)),
+    ("SWALR", dict(swa_lr=0.03, anneal_epochs=4, last_epoch=2)),
+]
+
+
+@pytest.mark.parametrize("name,kw", RESUMED, ids=[n for n, _ in RESUMED])
+def test_schedules_resumed_with_last_epoch_match_torch(name, kw):
+    """torch's resume idiom, Scheduler(opt, ..., last_epoch=N) on an optimizer
+    whose groups hold initial_lr (as a loaded state brings it) and another
+    current lr: the same lrs as torch from the first one on."""
+    x, y, w, b = problem()
+    tw, tb = torch.nn.Parameter(torch.tensor(w)), torch.nn.Parameter(torch.tensor(b))
+    groups = lambda pw, pb: [{"params": [pw], "initial_lr": 0.2},  # noqa: E731
+                             {"params": [pb], "lr": 0.05, "initial_lr": 0.08}]
+    ref = torch.optim.SGD(groups(tw, tb), lr=0.1, momentum=0.9)
+    opt = cn.SGD(groups(w, b), lr=0.1, momentum=0.9)
+    rs = getattr(_torch_sched_module(name), name)(ref, **kw)
+    cs = getattr(cn, name)(opt, **kw)
+    _run(x, y, (w, b, opt), (tw, tb, ref), cs, rs, 15)
+    assert cs.last_epoch == rs.last_epoch
+
+
+def test_resuming_without_initial_lr_is_torchs_error():
+    o = cn.SGD([np.zeros(3, np.float32)], lr=0.1)
+    with pytest.raises(KeyError, match="initial_lr"):
+        cn.StepLR(o, step_size=2, last_epoch=3)
+    assert "initial_lr" not in o.param_groups[0] and o.param_groups[0]["lr"] == 0.1

@@ -16,7 +16,7 @@ SHAPES = [[(11,), (3, 4)], [(2, 5)]]
 
 
 def sched_case(name, torch_sched, ctrain_sched, opt="sgd", g0=None, g1=None, c0=None, c1=None,
-               initial_lr=None, **extra):
+               initial_lr=None, group_keys=None, **extra):
     """opt: "sgd" (lr 0.05 / 0.01), "sgdm" (with momentum) or "adam";
     initial_lr: a value per group that torch keeps in the param groups (a
     resumed schedule's)."""
@@ -34,6 +34,8 @@ def sched_case(name, torch_sched, ctrain_sched, opt="sgd", g0=None, g1=None, c0=
         topt, copt = (lambda gs: torch.optim.Adam(gs)), "adam"
     if initial_lr is not None:
         tg = [dict(g, initial_lr=v) for g, v in zip(tg, initial_lr)]
+    if group_keys is not None:  # more keys a resumed schedule finds in the groups
+        tg = [dict(g, **kw) for g, kw in zip(tg, group_keys)]
     return dict(name="sched_" + name, shapes=SHAPES, torch_opt=topt, torch_groups=tg,
                 ctrain_opt=copt, ctrain_groups=cg, torch_sched=torch_sched,
                 ctrain_sched=ctrain_sched, **extra)
@@ -240,6 +242,39 @@ CASES = [
                                         milestones=[60]),
                seq([k("cosine", "T_max=60"), k("swa", "swa_lr=0.005 anneal_epochs=8")], [60]),
                opt="sgdm"),
+    # Every kind resumed with torch's last_epoch (the groups hold initial_lr, as a
+    # loaded optimizer state brings it; their current lr differs from it)
+    *[sched_case(name + "_resumed", torch_s, k(kind, options + " initial_lr=%r,%r last_epoch=%d"
+                                              % (*ilr, le)),
+                 opt=opt, initial_lr=ilr, steps=steps, group_keys=gk)
+      for name, torch_s, kind, options, opt, ilr, le, steps, gk in [
+          ("step", lambda o: S.StepLR(o, step_size=5, gamma=0.5, last_epoch=7), "step",
+           "step_size=5 gamma=0.5", "sgd", (0.1, 0.02), 7, 100, None),
+          ("multistep", lambda o: S.MultiStepLR(o, milestones=[5, 10, 30], last_epoch=9),
+           "multistep", "milestones=5,10,30", "adam", (5e-3, 2e-3), 9, 100, None),
+          ("exponential", lambda o: S.ExponentialLR(o, gamma=0.97, last_epoch=4), "exponential",
+           "gamma=0.97", "sgd", (0.1, 0.02), 4, 100, None),
+          ("cosine", lambda o: S.CosineAnnealingLR(o, T_max=30, eta_min=1e-4, last_epoch=12),
+           "cosine", "T_max=30 eta_min=1e-4", "sgd", (0.1, 0.02), 12, 100, None),
+          ("cosine_wr", lambda o: S.CosineAnnealingWarmRestarts(o, T_0=4, T_mult=2,
+                                                                last_epoch=13),
+           "cosine_warm_restarts", "T_0=4 T_mult=2", "sgd", (0.1, 0.02), 13, 100, None),
+          ("onecycle", lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=100, last_epoch=30),
+           "onecycle", "max_lr=0.1 total_steps=100", "sgdm", (0.1 / 25, 0.1 / 25), 30, 60,
+           [dict(max_lr=0.1, min_lr=0.1 / 25 / 1e4, max_momentum=0.95, base_momentum=0.85)] * 2),
+          ("linear", lambda o: S.LinearLR(o, start_factor=0.25, total_iters=10, last_epoch=3),
+           "linear", "start_factor=0.25 total_iters=10", "adam", (5e-3, 2e-3), 3, 100, None),
+          ("constant", lambda o: S.ConstantLR(o, factor=0.5, total_iters=10, last_epoch=6),
+           "constant", "factor=0.5 total_iters=10", "sgd", (0.1, 0.02), 6, 100, None),
+          ("polynomial", lambda o: S.PolynomialLR(o, total_iters=40, power=2.0, last_epoch=5),
+           "polynomial", "total_iters=40 power=2", "sgd", (0.1, 0.02), 5, 100, None),
+          ("cyclic", lambda o: S.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5,
+                                          last_epoch=7),
+           "cyclic", "base_lr=0.01 max_lr=0.1 step_size_up=5", "sgdm", (0.01, 0.01), 7, 100,
+           None),
+          ("swa", lambda o: SWALR(o, swa_lr=0.02, anneal_epochs=5, last_epoch=2), "swa",
+           "swa_lr=0.02 anneal_epochs=5", "sgd", (0.1, 0.02), 2, 100, None),
+      ]],
     # Several schedules on one optimizer (ChainedScheduler)
     sched_case("chained_lambda_multiplicative_step",
                lambda o: S.ChainedScheduler([S.LambdaLR(o, factors("exp95")),
