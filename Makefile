@@ -43,13 +43,15 @@ test-python: setup
 	@scripts/test-python.sh
 
 # The optimizer benchmark against torch.optim (docs/benchmarks/optim.{json,md,png}),
-# ctrain.optim from Python (python.{json,md}), training throughput (train_results.md) and
+# ctrain.optim from Python (python.{json,md}), SWA/EMA weight averaging against
+# torch.optim.swa_utils (average.{json,md}), training throughput (train_results.md) and
 # the data pipeline against dlio-benchmark's readers and a raw read loop (data.{json,md});
 # BENCH_ARGS=--quick for the under-a-minute version (written to build/bench-quick).
 bench: build
 	@scripts/test-python.sh --install-only
 	@"$$(scripts/setup-python.sh)/bin/python" bench/optim_bench.py --bin $(BUILD)/bench/ctrain_bench $(BENCH_ARGS)
 	@"$$(scripts/setup-python.sh)/bin/python" bench/python_bench.py $(BENCH_ARGS)
+	@"$$(scripts/setup-python.sh)/bin/python" bench/average_bench.py --bin $(BUILD)/bench/ctrain_bench $(BENCH_ARGS)
 	@"$$(scripts/setup-python.sh)/bin/python" bench/bfo_bench.py --cbin $(BUILD)/bench/ctrain_bfo_bench $(BENCH_ARGS)
 	@"$$(scripts/setup-python.sh)/bin/python" bench/train_bench.py $(BUILD) 1 > docs/benchmarks/train_results.md
 	@cat docs/benchmarks/train_results.md

@@ -123,10 +123,38 @@ static void test_ema(void)
     }
 }
 
+/* Two and three threads give the one-thread bits (above the serial size). */
+static void test_threads(void)
+{
+    enum { N = 200003 };
+    static float cur[N], avg[3][N];
+    for (int threads = 1; threads <= 3; threads++) {
+        ct_avg *a = NULL;
+        ct_avg_create(&a, "swa", "");
+        CHECK(ct_avg_set_threads(a, threads) == CT_OK, "set_threads(%d): %s", threads,
+              ct_avg_errmsg(a));
+        ct_param p = f32(avg[threads - 1], N), c = f32(cur, N);
+        for (int t = 0; t < 5; t++) {
+            for (int i = 0; i < N; i++)
+                cur[i] = (float)((i * 7 + t * 13) % 101) * 0.01f - 0.5f;
+            ct_avg_update(a, &p, &c, 1);
+        }
+        if (threads == 1) {
+            CHECK(ct_avg_set_threads(a, 0) == CT_EINVAL && strstr(ct_avg_errmsg(a), "threads=0"),
+                  "threads=0: %s", ct_avg_errmsg(a));
+            CHECK(ct_avg_set_threads(NULL, 2) == CT_EINVAL, "set_threads(NULL)");
+        }
+        ct_avg_destroy(a);
+    }
+    CHECK(!memcmp(avg[0], avg[1], sizeof avg[0]) && !memcmp(avg[0], avg[2], sizeof avg[0]),
+          "the thread count changed the average");
+}
+
 int main(void)
 {
     test_refusals();
     test_swa_mean();
     test_ema();
+    test_threads();
     return check_summary();
 }

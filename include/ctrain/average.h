@@ -16,8 +16,10 @@
  * float32 and float64 tensors (tests/python/test_average.py).
  *
  * Options (text, "key=value"): decay=0.999 for "ema", in [0, 1].
- * Thread safety: one thread at a time per handle. An update runs on the
- * calling thread and touches each element once (memory-bound).
+ * Thread safety: one thread at a time per handle. An update touches each
+ * element once (memory-bound), on ct_avg_set_threads threads (default 1;
+ * below 65,536 elements on the calling thread alone); every element is
+ * computed alone, so the bits do not depend on the thread count.
  */
 #ifndef CTRAIN_AVERAGE_H
 #define CTRAIN_AVERAGE_H
@@ -47,6 +49,9 @@ ct_status ct_avg_update(ct_avg *a, const ct_param *avg, const ct_param *cur, siz
  * checkpoint (>= 0) together with the averaged buffers. */
 ct_status ct_avg_count(const ct_avg *a, int64_t *n_averaged);
 ct_status ct_avg_set_count(ct_avg *a, int64_t n_averaged);
+
+/* Threads an update uses (>= 1; default 1). */
+ct_status ct_avg_set_threads(ct_avg *a, int threads);
 
 const char *ct_avg_errmsg(const ct_avg *a);
 void ct_avg_destroy(ct_avg *a);

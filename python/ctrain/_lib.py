@@ -129,6 +129,7 @@ def _load():
         "ct_avg_update": ([P, ctypes.POINTER(CtParam), ctypes.POINTER(CtParam), S], I),
         "ct_avg_count": ([P, ctypes.POINTER(ctypes.c_int64)], I),
         "ct_avg_set_count": ([P, ctypes.c_int64], I),
+        "ct_avg_set_threads": ([P, I], I),
         "ct_avg_errmsg": ([P], ctypes.c_char_p),
         "ct_avg_destroy": ([P], None),
         "ct_sched_create_sequential": (
@@ -341,11 +342,14 @@ class Engine:
 class Avg:
     """One ct_avg handle (weight averaging, include/ctrain/average.h)."""
 
-    def __init__(self, kind, options=""):
+    def __init__(self, kind, options="", threads=None):
         h = ctypes.c_void_p()
         if lib.ct_avg_create(ctypes.byref(h), kind.encode(), options.encode()):
             raise ValueError("ctrain: %s" % lib.ct_errmsg().decode())
         self.h = h
+        threads = _threads[0] if threads is None else threads
+        if threads != 1:
+            self._check(lib.ct_avg_set_threads(h, int(threads)))
 
     def __del__(self):
         h = getattr(self, "h", None)

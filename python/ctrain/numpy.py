@@ -591,7 +591,8 @@ class AveragedModel:
     (to the bit): the equal-weight running mean of SWA by default, or the
     EMA of multi_avg_fn=get_ema_multi_avg_fn(decay). The first update
     copies, as torch's. Other avg_fn/multi_avg_fn callables are refused
-    (the engine runs the average)."""
+    (the engine runs the average). Updates use ctrain.set_num_threads()
+    threads, as the optimizers (the bits do not depend on it)."""
 
     def __init__(self, params, avg_fn=None, multi_avg_fn=None):
         if avg_fn is not None:

@@ -20,6 +20,7 @@
 #include "../core/cpu.h"
 #include "../core/error.h"
 #include "../core/opts.h"
+#include "../core/pool.h"
 #include "ctrain/average.h"
 
 enum { AVG_SWA, AVG_EMA };
@@ -33,7 +34,12 @@ struct ct_avg {
     int kind;
     double decay;
     int64_t n_averaged;
+    ct_pool *pool; /* NULL: one thread */
 };
+
+/* Below this many elements an update runs on the caller alone: waking the
+ * workers costs more than the work. */
+#define AVG_SERIAL_BELOW (1u << 16)
 
 ct_status ct_avg_create(ct_avg **out, const char *kind, const char *options)
 {
@@ -128,17 +134,19 @@ AVG_LOOPS(float, fmaf, _avx2, ATTR_AVX2)
 AVG_LOOPS(double, fma, _avx2, ATTR_AVX2)
 #endif
 
-/* Averages one tensor pair (checked) per the handle's kind and count. */
-static void update_one(const ct_avg *a, const ct_param *avg, const ct_param *cur, int avx2)
+/* Averages elements [b, e) of one tensor pair (checked) per the handle's
+ * kind and count. */
+static void update_one(const ct_avg *a, const ct_param *avg, const ct_param *cur, size_t b,
+                       size_t e, int avx2)
 {
-    size_t k = avg->numel;
+    size_t k = e - b, sz = avg->dtype == CT_F64 ? 8 : 4;
     double w = 1 - a->decay;
     (void)avx2;
     if (a->n_averaged == 0) {
-        memcpy(avg->data, cur->data, k * (avg->dtype == CT_F64 ? 8 : 4));
+        memcpy((char *)avg->data + b * sz, (const char *)cur->data + b * sz, k * sz);
     } else if (avg->dtype == CT_F32) {
-        float *d = avg->data, count = (float)(a->n_averaged + 1);
-        const float *c = cur->data;
+        float *d = (float *)avg->data + b, count = (float)(a->n_averaged + 1);
+        const float *c = (const float *)cur->data + b;
 #ifdef CT_AVG_X86
         if (avx2)
             a->kind == AVG_SWA ? swa_float_avx2(d, c, k, count) : lerp_float_avx2(d, c, k, (float)w);
@@ -146,14 +154,34 @@ static void update_one(const ct_avg *a, const ct_param *avg, const ct_param *cur
 #endif
             a->kind == AVG_SWA ? swa_float(d, c, k, count) : lerp_float(d, c, k, (float)w);
     } else {
-        double *d = avg->data, count = (double)(a->n_averaged + 1);
-        const double *c = cur->data;
+        double *d = (double *)avg->data + b, count = (double)(a->n_averaged + 1);
+        const double *c = (const double *)cur->data + b;
 #ifdef CT_AVG_X86
         if (avx2)
             a->kind == AVG_SWA ? swa_double_avx2(d, c, k, count) : lerp_double_avx2(d, c, k, w);
         else
 #endif
             a->kind == AVG_SWA ? swa_double(d, c, k, count) : lerp_double(d, c, k, w);
+    }
+}
+
+typedef struct update_job {
+    const ct_avg *a;
+    const ct_param *avg, *cur;
+    size_t n;
+    int avx2;
+} update_job;
+
+/* Thread tid's contiguous share of every tensor: each element is computed
+ * alone, so the bits do not depend on the split. */
+static void update_part(void *ctx, int tid, int nthreads)
+{
+    const update_job *j = ctx;
+    for (size_t i = 0; i < j->n; i++) {
+        size_t b, e;
+        ct_pool_split(j->avg[i].numel, tid, nthreads, &b, &e);
+        if (b < e)
+            update_one(j->a, &j->avg[i], &j->cur[i], b, e, j->avx2);
     }
 }
 
@@ -166,9 +194,11 @@ ct_status ct_avg_update(ct_avg *a, const ct_param *avg, const ct_param *cur, siz
         return st;
     if (a->n_averaged == INT64_MAX)
         return ct_fail(&a->err, CT_ESTATE, "ct_avg_update: the update count would overflow");
-    int avx2 = ct_cpu_supports(CT_CPU_AVX2);
+    update_job job = {a, avg, cur, n, ct_cpu_supports(CT_CPU_AVX2)};
+    size_t total = 0;
     for (size_t i = 0; i < n; i++)
-        update_one(a, &avg[i], &cur[i], avx2);
+        total += avg[i].numel;
+    ct_pool_run(total < AVG_SERIAL_BELOW ? NULL : a->pool, update_part, &job);
     a->n_averaged++;
     return CT_OK;
 }
@@ -192,6 +222,30 @@ ct_status ct_avg_set_count(ct_avg *a, int64_t n_averaged)
     return CT_OK;
 }
 
+ct_status ct_avg_set_threads(ct_avg *a, int threads)
+{
+    if (!a)
+        return ct_fail(NULL, CT_EINVAL, "ct_avg_set_threads: handle is NULL");
+    if (threads < 1 || threads > 1024)
+        return ct_fail(&a->err, CT_EINVAL, "ct_avg_set_threads: threads=%d must be in [1, 1024]",
+                       threads);
+    ct_pool *p = NULL;
+    if (threads > 1) {
+        ct_status st = ct_pool_create(&p, threads, &a->err);
+        if (st)
+            return st;
+    }
+    ct_pool_destroy(a->pool);
+    a->pool = p;
+    return CT_OK;
+}
+
 const char *ct_avg_errmsg(const ct_avg *a) { return a ? a->err.msg : ""; }
 
-void ct_avg_destroy(ct_avg *a) { free(a); }
+void ct_avg_destroy(ct_avg *a)
+{
+    if (!a)
+        return;
+    ct_pool_destroy(a->pool);
+    free(a);
+}
