@@ -103,8 +103,10 @@ def main():
          f"{a.rounds} interleaved rounds; 12 bytes move per parameter. The triad is "
          "bench/optim_bench.c's (" + ", ".join(f"{v / 1e9:.1f} GB/s on {t} thread{'s' * (t > 1)}"
                                               for t, v in triad.items()) +
-         " here; it sweeps 3 x 128 MiB, this 80 MiB). Both give the same bits, whatever the "
-         "thread count (tests/python/test_average.py).\n",
+         " here, counted as STREAM does: 12 bytes per element, while its store into a "
+         "fresh array also reads it first, so 16 move; an update reads what it writes, so "
+         "its 12 bytes are all it moves, and it can pass the triad). Both give the same "
+         "bits, whatever the thread count (tests/python/test_average.py).\n",
          "| average | threads | ctrain | torch | ctrain / torch speed | ctrain / triad |",
          "|---|---|---|---|---|---|"]
     for r in rows:
