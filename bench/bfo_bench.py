@@ -528,8 +528,8 @@ def write_md(path, meta, results, speed_rows, names, dims, mults, functions, ins
                          "(target ≥ 10×): **%s**.\n" % (
                              label, slowest, group[slowest], fastest_peer, peer_c[fastest_peer],
                              ratio, "met" if ratio >= 10 else "not met"))
-    L.append("- CMA-ES (IPOP) and NGOpt stay in every table as the reference of what a user could "
-             "pick instead of any BFO.\n")
+    L.append("- CMA-ES (IPOP) and NGOpt are in the tables, where they ran (see What was run), "
+             "as the reference of what a user could pick instead of any BFO.\n")
 
     # Median final error tables
     for dim in dims:
