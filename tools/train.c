@@ -198,9 +198,8 @@ static int get_long(const settings *s, cfg *map, const char *key, long lo, long 
     return 0;
 }
 
-/* Every key of a map except `skip` as engine options "k=v k=a,b". */
-/* The keys of map but those in skip (NULL-terminated; may be NULL) as
- * engine option text. */
+/* Every key of a map except those in skip (NULL-terminated; may be NULL)
+ * as engine options "k=v k=a,b". */
 static int map_to_options(const settings *s, cfg *map, const char *const *skip, char *out,
                           size_t cap, char *err)
 {
@@ -1076,22 +1075,23 @@ static int train_main(int argc, char **argv)
             snprintf(so + strlen(so), sizeof so - strlen(so), " total_steps=%ld", total);
         if (!strcmp(s->sched_name, "polynomial") && !strstr(so, "total_iters"))
             snprintf(so + strlen(so), sizeof so - strlen(so), " total_iters=%ld", total);
-        ct_sched *parts[2] = {NULL, NULL};
         char wo[128];
         snprintf(wo, sizeof wo, "start_factor=%.17g total_iters=%ld", s->warmup_factor,
                  s->warmup);
         int64_t milestone = s->warmup;
-        ct_status st = s->warmup > 0 ? ct_sched_create(&parts[0], opt, "linear", wo) : CT_OK;
+        ct_sched *warm = NULL, *main_sched = NULL;
+        ct_status st = s->warmup > 0 ? ct_sched_create(&warm, opt, "linear", wo) : CT_OK;
         if (!st)
-            st = ct_sched_create(&parts[s->warmup > 0], opt, s->sched_name, so);
-        /* warmup: LinearLR until the milestone, then the schedule (SequentialLR) */
-        if (!st && s->warmup > 0)
-            st = ct_sched_create_sequential(&sched, opt, parts, 2, &milestone);
-        else if (!st)
-            sched = parts[0];
+            st = ct_sched_create(&main_sched, opt, s->sched_name, so);
+        if (st)
+            ct_sched_destroy(warm);
+        else if (warm) /* SequentialLR: the warmup until the milestone, then the schedule
+                          (it owns both, also when it fails) */
+            st = ct_sched_create_sequential(&sched, opt, (ct_sched *[]){warm, main_sched}, 2,
+                                            &milestone);
+        else
+            sched = main_sched;
         if (st) {
-            if (!sched && s->warmup > 0 && parts[0] && !parts[1])
-                ct_sched_destroy(parts[0]);
             cfail(err, s->file, s->sched_line, "schedule: %s", ct_errmsg());
             goto fail;
         }

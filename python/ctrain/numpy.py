@@ -310,6 +310,11 @@ class _Schedule:
             if k in opts:
                 raise TypeError(f"{type(self).__name__} got multiple values for argument '{k}'")
             opts[k] = v
+        self._create(optimizer, opts)
+
+    def _create(self, optimizer, opts, factor=None):
+        """The engine's schedule of this kind with options opts (factor: the
+        lambda kinds' function), after torch's constructor checks."""
         groups = optimizer.param_groups
         if opts.get("last_epoch") not in (None, -1):  # torch's resume
             for i, g in enumerate(groups):
@@ -322,7 +327,7 @@ class _Schedule:
             g.setdefault("initial_lr", g["lr"])
         optimizer._sync()
         self.optimizer = optimizer
-        self._s = _lib.Sched(optimizer._engine, self._kind, text)
+        self._s = _lib.Sched(optimizer._engine, self._kind, text, factor=factor)
         self._pull()
 
     def _pull(self):
@@ -387,23 +392,9 @@ class _CallableSchedule(_Schedule):
         for i, f in enumerate(self.lr_lambdas):
             if not callable(f):
                 raise TypeError(f"{name}: lr_lambda {i} is a {type(f).__name__}, not callable")
-        text = ""
-        if last_epoch != -1:  # torch's resume: the param groups keep initial_lr
-            for i, g in enumerate(groups):
-                if "initial_lr" not in g:
-                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] "
-                                   "when resuming an optimizer")
-            text = "last_epoch=%d initial_lr=%s" % (
-                int(last_epoch), ",".join(repr(float(g["initial_lr"])) for g in groups))
-        for g in groups:
-            g.setdefault("initial_lr", g["lr"])
+        self._create(optimizer, {"last_epoch": last_epoch},
+                     factor=lambda group, epoch: self._factor(self.lr_lambdas[group], epoch))
         self.base_lrs = [g["initial_lr"] for g in groups]
-        optimizer._sync()
-        self.optimizer = optimizer
-        self._s = _lib.Sched(optimizer._engine, self._kind, text,
-                             factor=lambda group, epoch: self._factor(self.lr_lambdas[group],
-                                                                      epoch))
-        self._pull()
 
     def _factor(self, f, epoch):
         v = f(epoch)

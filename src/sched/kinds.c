@@ -197,7 +197,7 @@ const char *ct_sched_kind_name(size_t i)
 
 /* ---- setup ------------------------------------------------------------- */
 
-static int given(const ct_sched *s, const char *key)
+int ct_sched_given(const ct_sched *s, const char *key)
 {
     const ct_opt_desc *d = ct_opts_find(s->kind->opts, s->kind->n_opts, key);
     return s->given[d - s->kind->opts];
@@ -205,7 +205,7 @@ static int given(const ct_sched *s, const char *key)
 
 static ct_status require(ct_sched *s, const char *key, const char *what)
 {
-    if (given(s, key))
+    if (ct_sched_given(s, key))
         return CT_OK;
     return ct_fail(&s->err, CT_EINVAL, "%s: option '%s' (%s) is required", s->kind->name, key,
                    what);
@@ -245,7 +245,7 @@ ct_status ct_sched_setup(ct_sched *s)
 {
     const double *v = s->v;
     ct_status st = CT_OK;
-    if (s->kind->id != K_PLATEAU && given(s, "initial_lr") &&
+    if (s->kind->id != K_PLATEAU && ct_sched_given(s, "initial_lr") &&
         (st = per_group(s, "initial_lr", s->initial_lrs)))
         return st;
     switch (s->kind->id) {
@@ -256,7 +256,7 @@ ct_status ct_sched_setup(ct_sched *s)
     case K_MULTISTEP:
         if ((st = require(s, "milestones", "the epochs where the lr is multiplied by gamma")))
             return st;
-        s->n_ms = (size_t)given(s, "milestones");
+        s->n_ms = (size_t)ct_sched_given(s, "milestones");
         for (size_t i = 0; i < s->n_ms; i++)
             s->ms[i] = (int64_t)v[MS_MILESTONES + (int)i];
         return CT_OK;
@@ -266,18 +266,13 @@ ct_status ct_sched_setup(ct_sched *s)
         if ((st = require(s, "swa_lr", "the lr to anneal to, one or one per group")))
             return st;
         return per_group(s, "swa_lr", s->max_lrs);
-    case K_LAMBDA: case K_MULTIPLICATIVE:
-        if (!s->lambda)
-            return ct_fail(&s->err, CT_EINVAL,
-                           "%s: the factor is a function of the epoch: create this kind with "
-                           "ct_sched_create_lambda", s->kind->name);
-        return CT_OK;
+    case K_LAMBDA: case K_MULTIPLICATIVE: return CT_OK; /* create checked the function */
     case K_ONECYCLE: {
         if ((st = require(s, "max_lr", "the peak lr, one or one per group")))
             return st;
-        if (given(s, "total_steps")) {
+        if (ct_sched_given(s, "total_steps")) {
             s->total_steps = (int64_t)v[OC_TOTAL];
-        } else if (given(s, "epochs") && given(s, "steps_per_epoch")) {
+        } else if (ct_sched_given(s, "epochs") && ct_sched_given(s, "steps_per_epoch")) {
             if (v[OC_EPOCHS] * v[OC_SPE] > BIG)
                 return ct_fail(&s->err, CT_EINVAL,
                                "onecycle: epochs=%.17g times steps_per_epoch=%.17g is too large "
@@ -313,7 +308,7 @@ ct_status ct_sched_setup(ct_sched *s)
             (st = per_group(s, "base_lr", s->opt_base_lrs)) ||
             (st = per_group(s, "max_lr", s->max_lrs)))
             return st;
-        double up = v[CY_UP], down = given(s, "step_size_down") ? v[CY_DOWN] : up;
+        double up = v[CY_UP], down = ct_sched_given(s, "step_size_down") ? v[CY_DOWN] : up;
         s->total_size = up + down;
         s->step_ratio = up / s->total_size;
         s->cycle_momentum = v[CY_CYCLE] != 0;

@@ -304,7 +304,7 @@ static ct_status construct(ct_sched *s)
     /* torch's last_epoch argument: >= 0 resumes, and needs each group's
      * initial_lr (given as an option here, or set by an earlier schedule) */
     int64_t resume = (int64_t)s->v[CT_SCHED_SLOT_LAST_EPOCH];
-    if (s->given[ct_opts_find(s->kind->opts, s->kind->n_opts, "initial_lr") - s->kind->opts])
+    if (ct_sched_given(s, "initial_lr"))
         for (size_t g = 0; g < s->ng; g++)
             set_key(s, g, SK_INITIAL_LR, s->initial_lrs[g]);
     for (size_t g = 0; g < s->ng && resume >= 0; g++)

@@ -102,6 +102,8 @@ struct ct_sched {
 /* kinds.c */
 const sched_kind *ct_sched_find_kind(const char *name);
 const char *ct_sched_kind_name(size_t i);
+/* How many values option key of the schedule's kind was given (0: none). */
+int ct_sched_given(const ct_sched *s, const char *key);
 /* Reads options, checks them (required keys, per-group list lengths,
  * relations) and fills the schedule's fields. No side effect on the
  * optimizer. */
