@@ -4,6 +4,8 @@
  *                with lookahead, with odd options
  *   safetensors  the same states and a few small foreign files
  *   options      a kind byte followed by option text, for every kind
+ *   bfo_state    BFO states of fuzz_bfo.h for every kind, fresh and after
+ *                steps, and a hybrid state of format version 1
  * usage: fuzz_make_seeds DIR */
 #include <errno.h>
 #include <stdint.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fuzz_bfo.h"
 #include "fuzz_layout.h"
 #include "sched/sched_impl.h"
 #include "data_seeds.h"
@@ -40,12 +43,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s DIR\n", argv[0]);
         return 2;
     }
-    char sl[900], st[900], op[900], sc[900];
+    char sl[900], st[900], op[900], sc[900], bs[900];
     snprintf(sl, sizeof sl, "%s/state_load", argv[1]);
     snprintf(st, sizeof st, "%s/safetensors", argv[1]);
     snprintf(op, sizeof op, "%s/options", argv[1]);
     snprintf(sc, sizeof sc, "%s/sched", argv[1]);
-    if (mkdirs(argv[1]) || mkdirs(sl) || mkdirs(st) || mkdirs(op) || mkdirs(sc)) {
+    snprintf(bs, sizeof bs, "%s/bfo_state", argv[1]);
+    if (mkdirs(argv[1]) || mkdirs(sl) || mkdirs(st) || mkdirs(op) || mkdirs(sc) || mkdirs(bs)) {
         fprintf(stderr, "fuzz_make_seeds: cannot create the directories under %s\n", argv[1]);
         return 1;
     }
@@ -161,6 +165,40 @@ int main(int argc, char **argv)
             n++;
         }
     }
+    /* BFO states (fuzz_bfo_state.c): each kind after 0, 1 and 3 steps */
+    static const char *bfo_kinds[] = {"bfo", "adaptive", "hybrid"};
+    for (size_t k = 0; k < 3; k++)
+        for (int steps = 0; steps <= 3; steps += steps ? 2 : 1) {
+            ct_bfo *b = fb_make(bfo_kinds[k]);
+            double x[FB_DIM] = {1, -2, 0.5};
+            for (int s = 0; s < steps; s++)
+                ct_bfo_step(b, x, 40, NULL);
+            size_t len = 0;
+            ct_bfo_state_size(b, &len);
+            unsigned char *buf = malloc(len);
+            char name[32];
+            if (!buf || ct_bfo_state_save(b, buf, len) != CT_OK) {
+                fprintf(stderr, "fuzz_make_seeds: BFO state: %s\n", ct_bfo_errmsg(b));
+                bad = 1;
+            } else {
+                snprintf(name, sizeof name, "%s%d", bfo_kinds[k], steps);
+                bad |= put(bs, name, buf, len);
+                n++;
+                if (k == 2 && steps) {
+                    /* version 1: no best gradient at the end, no flag 32 */
+                    uint32_t v1 = 1, flags;
+                    memcpy(buf + 8, &v1, 4);
+                    memcpy(&flags, buf + 16, 4);
+                    flags &= ~32u;
+                    memcpy(buf + 16, &flags, 4);
+                    snprintf(name, sizeof name, "hybrid%d_v1", steps);
+                    bad |= put(bs, name, buf, len - 8 * FB_DIM);
+                    n++;
+                }
+            }
+            free(buf);
+            ct_bfo_destroy(b);
+        }
     int nd = ds_write_all(argv[1]);
     bad |= nd < 0;
     n += nd > 0 ? nd : 0;

@@ -22,7 +22,7 @@ status=0
 # the YAML configs in configs/ seed the config reader
 mkdir -p "$corpus/seeds/config" "$corpus/seeds/model_load"
 cp "$here"/configs/*.yaml "$corpus/seeds/config/" 2>/dev/null || true
-for t in state_load safetensors options model_load config npy tfrecord dlio_config png sched; do
+for t in state_load safetensors options model_load config npy tfrecord dlio_config png sched bfo_state; do
   exe=$bin/fuzz_$t
   mkdir -p "$corpus/$t"
   dict=()

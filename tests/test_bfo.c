@@ -357,6 +357,26 @@ static void test_state_roundtrip(const char *kind)
     CHECK(ct_bfo_state_load(b2, saved, len) == CT_EFORMAT, "corrupt magic");
     saved[0] ^= 1;
     CHECK(ct_bfo_state_load(b2, saved, len - 8) == CT_EFORMAT, "truncated");
+    /* a population target the options do not allow (the next step would
+     * resize the population past its storage) is refused, nothing changed */
+    uint32_t nslots;
+    memcpy(&nslots, saved + 20, 4);
+    const size_t at = 40 + 8 * (size_t)nslots;
+    uint64_t target, huge = 900000;
+    memcpy(&target, saved + at, 8);
+    memcpy(saved + at, &huge, 8);
+    size_t lk;
+    unsigned char *keep = blob(b2, &lk);
+    CHECK(ct_bfo_state_load(b2, saved, len) == CT_EFORMAT &&
+              strstr(ct_bfo_errmsg(b2), "population target 900000"),
+          "%s: population target refused: %s", kind, ct_bfo_errmsg(b2));
+    size_t lk2;
+    unsigned char *kept = blob(b2, &lk2);
+    CHECK(lk == lk2 && !memcmp(keep, kept, lk), "%s: refused load changed the state", kind);
+    free(keep);
+    free(kept);
+    memcpy(saved + at, &target, 8);
+    CHECK(ct_bfo_state_load(b2, saved, len) == CT_OK, "%s: restored target loads", kind);
     ct_bfo *c = NULL;
     ct_bfo_create(&c, kind, 4, NULL);
     CHECK(ct_bfo_state_load(c, saved, len) == CT_EMISMATCH, "other dim: %s", ct_bfo_errmsg(c));
@@ -657,6 +677,78 @@ static void test_nonfinite_objective(void)
     }
 }
 
+/* The hybrid kind keeps the gradient the callback returned at best_params:
+ * across steps, thread counts, a failed step's rollback and state round
+ * trips; a version-1 state (without it) loads with the gradient unknown. */
+static void test_best_grad(int threads)
+{
+    const size_t d = 4;
+    obj o, ref;
+    obj_init(&o, 0);
+    obj_init(&ref, 0);
+    ct_bfo *b = make("hybrid", d, "population_size=9 chemotaxis_steps=3 seed=5", &o, threads);
+    double g[4], bx[4], want[4], f1 = 0, bf = 0;
+    int known = -1;
+    CHECK(ct_bfo_best_grad(b, g, &known) == CT_OK && known == 0 && g[0] == 0,
+          "before any step the gradient is unknown");
+    CHECK(ct_bfo_best_grad(b, NULL, &known) == CT_EINVAL &&
+              strstr(ct_bfo_errmsg(b), "ct_bfo_best_grad"),
+          "NULL g refused: %s", ct_bfo_errmsg(b));
+    ct_bfo_set_gradient(b, fitness_grad, &o, 1);
+    double x[4] = {2, -1, 3, 0.25};
+    for (int s = 0; s < 3; s++) {
+        CHECK(ct_bfo_step(b, x, 0, NULL) == CT_OK, "step: %s", ct_bfo_errmsg(b));
+        ct_bfo_best(b, bx, &bf);
+        CHECK(ct_bfo_best_grad(b, g, &known) == CT_OK && known == 1, "known after a step");
+        fitness_grad(&ref, bx, 1, d, &f1, want);
+        CHECK(f1 == bf && !memcmp(g, want, sizeof g),
+              "threads=%d step %d: gradient (%g %g %g %g) is not the one at best_params", threads,
+              s, g[0], g[1], g[2], g[3]);
+    }
+    /* a failing step rolls the gradient back with the best point */
+    size_t len;
+    unsigned char *saved = blob(b, &len);
+    o.fail_at = (long long)atomic_load(&o.calls) + 40;
+    CHECK(ct_bfo_step(b, x, 0, NULL) == CT_EIO, "failing step");
+    o.fail_at = -1;
+    double g2[4];
+    ct_bfo_best_grad(b, g2, &known);
+    CHECK(known == 1 && !memcmp(g, g2, sizeof g), "the failed step changed the gradient");
+    /* a state round trip keeps it */
+    ct_bfo *c = NULL;
+    ct_bfo_create(&c, "hybrid", d, NULL);
+    CHECK(ct_bfo_state_load(c, saved, len) == CT_OK, "load: %s", ct_bfo_errmsg(c));
+    ct_bfo_best_grad(c, g2, &known);
+    CHECK(known == 1 && !memcmp(g, g2, sizeof g), "state round trip lost the gradient");
+    /* version 1: no gradient at the end of the hybrid section, no flag 32 */
+    uint32_t v1 = 1, flags;
+    memcpy(saved + 8, &v1, 4);
+    memcpy(&flags, saved + 16, 4);
+    flags &= ~32u;
+    memcpy(saved + 16, &flags, 4);
+    CHECK(ct_bfo_state_load(c, saved, len) == CT_EFORMAT, "v1 with a v2 length refused");
+    CHECK(ct_bfo_state_load(c, saved, len - 8 * d) == CT_OK, "v1 load: %s", ct_bfo_errmsg(c));
+    ct_bfo_best_grad(c, g2, &known);
+    CHECK(known == 0 && g2[0] == 0, "v1 state: gradient unknown");
+    ct_bfo_set_fitness(c, fitness, &o, 0);
+    ct_bfo_set_gradient(c, fitness_grad, &o, 0);
+    CHECK(ct_bfo_step(c, x, 0, NULL) == CT_OK, "step after a v1 load: %s", ct_bfo_errmsg(c));
+    free(saved);
+    ct_bfo_destroy(c);
+    /* without a gradient callback, or in other kinds, it is unknown */
+    ct_bfo *p = make("hybrid", d, "population_size=9 chemotaxis_steps=2", &o, 1);
+    CHECK(ct_bfo_step(p, x, 0, NULL) == CT_OK && ct_bfo_best_grad(p, g, &known) == CT_OK &&
+              known == 0,
+          "hybrid without a gradient callback");
+    ct_bfo_destroy(p);
+    p = make("bfo", d, "population_size=9 chemotaxis_steps=2", &o, 1);
+    CHECK(ct_bfo_step(p, x, 0, NULL) == CT_OK && ct_bfo_best_grad(p, g, &known) == CT_OK &&
+              known == 0,
+          "bfo kind");
+    ct_bfo_destroy(p);
+    ct_bfo_destroy(b);
+}
+
 int main(void)
 {
     test_philox();
@@ -673,6 +765,8 @@ int main(void)
     test_state_roundtrip("bfo");
     test_state_roundtrip("adaptive");
     test_state_roundtrip("hybrid");
+    test_best_grad(1);
+    test_best_grad(2);
     test_options();
     test_convergence();
     test_adaptive_and_early_stop();

@@ -227,6 +227,13 @@ ct_status ct_bfo_reinit(ct_bfo *b);
 /* The best point (dim doubles; x may be NULL) and its fitness. */
 ct_status ct_bfo_best(const ct_bfo *b, double *x, double *fitness);
 
+/* The gradient at the best point (dim doubles), as the gradient callback
+ * returned it with best_fitness: hybrid kind with ct_bfo_set_gradient.
+ * *known (may be NULL) is 1 when it is, else 0 and g is zeros (other kinds,
+ * no gradient callback when the best point was evaluated, before the first
+ * evaluation, or a state saved by a version without it). */
+ct_status ct_bfo_best_grad(const ct_bfo *b, double *g, int *known);
+
 ct_status ct_bfo_stats_get(const ct_bfo *b, ct_bfo_stats *out);
 
 /* Read-only views of the population: *x (n x dim, row-major), *fitness (n
@@ -240,7 +247,8 @@ ct_status ct_bfo_population(const ct_bfo *b, const double **x, const double **fi
 ct_status ct_bfo_diversity(const ct_bfo *b, double *out);
 
 /* The whole state as bytes (options, population, fitness, health, step
- * sizes, momentum, best point, counters, RNG counter): ct_bfo_state_size
+ * sizes, momentum, best point and the gradient there, counters, RNG
+ * counter): ct_bfo_state_size
  * gives the byte count, ct_bfo_state_save writes it (cap >= that size),
  * ct_bfo_state_load restores it into a handle of the same kind and dim
  * (CT_EFORMAT for corrupt data, CT_EMISMATCH for another kind or dim). The

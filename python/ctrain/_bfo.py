@@ -84,6 +84,7 @@ _SIG = {
     "ct_bfo_step": ([_P, _DP, ctypes.c_uint64, _DP], _I),
     "ct_bfo_reinit": ([_P], _I),
     "ct_bfo_best": ([_P, _DP, _DP], _I),
+    "ct_bfo_best_grad": ([_P, _DP, ctypes.POINTER(_I)], _I),
     "ct_bfo_stats_get": ([_P, ctypes.POINTER(_Stats)], _I),
     "ct_bfo_population": (
         [_P, ctypes.POINTER(_DP), ctypes.POINTER(_DP), ctypes.POINTER(_DP), ctypes.POINTER(_S)],
@@ -378,6 +379,13 @@ class Engine:
         self._check(lib.ct_bfo_best(self.h, x.ctypes.data_as(_DP), ctypes.byref(f)))
         return x, f.value
 
+    def best_grad(self):
+        """The gradient at best_params (hybrid kind), or None if unknown."""
+        g = np.empty(self.dim, np.float64)
+        known = _I()
+        self._check(lib.ct_bfo_best_grad(self.h, g.ctypes.data_as(_DP), ctypes.byref(known)))
+        return g if known.value else None
+
     def stats(self):
         s = _Stats()
         self._check(lib.ct_bfo_stats_get(self.h, ctypes.byref(s)))
@@ -551,6 +559,12 @@ class HybridBFO(_NumpyBFO):
     """BFO whose tumbles follow the (momentum) gradient with gradient_weight."""
 
     _kind = "hybrid"
+
+    @property
+    def best_grad(self):
+        """The gradient returned with best_fitness, at best_params (None
+        before the first evaluation or without grad/jac)."""
+        return self._engine.best_grad()
 
     def __init__(self, fn, x0, grad=None, jac=False, bounds=None, max_fe=None, seed=0,
                  batch=False, threads=None, **options):

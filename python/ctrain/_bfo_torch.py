@@ -13,6 +13,7 @@ parameters holding the bacterium's position; it may call loss.backward():
 HybridBFO sets each parameter's .grad to None before the closure and reads it
 after the closure as the gradient at that point (a parameter without .grad
 counts as zero gradient), so gradients of different points never add up.
+After a step its .grad is the gradient the closure left at best_params.
 
 process_group (a torch.distributed group, e.g. dist.group.WORLD): the ranks
 share one population. Each rank evaluates its share of every batch of
@@ -226,6 +227,17 @@ class _TorchBFO(torch.optim.Optimizer):
         out = buf.numpy()
         return out[:n].copy(), (out[n:n + X.size].reshape(X.shape).copy() if grads else None)
 
+    def _write_best_grad(self):
+        """.grad := the gradient the closure left at best_params (the engine
+        keeps it with the best point); None while no point has one."""
+        g = self._engine.best_grad()
+        off = 0
+        for p in self._params():
+            n = p.numel()
+            p.grad = None if g is None else (
+                torch.from_numpy(g[off:off + n].copy()).view(p.shape).to(p.dtype))
+            off += n
+
     # ---- step ------------------------------------------------------------------
     def step(self, closure=None, max_fe=None):  # noqa: D401
         """One BFO step (elimination_steps x reproduction_steps x
@@ -256,6 +268,8 @@ class _TorchBFO(torch.optim.Optimizer):
                 self._write(self._engine.best()[0])
             else:
                 self._write(self._x)
+            if self._kind == "hybrid":
+                self._write_best_grad()
         self._started = True
         self.fitness_history.append(best)
         self.diversity_history.append(self._engine.diversity())

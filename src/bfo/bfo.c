@@ -150,11 +150,13 @@ struct ct_bfo {
 
     /* ---- state (saved) ---- */
     int initialized, stopped, has_best;
+    int has_best_g; /* best_g holds the gradient at best_x (hybrid kind) */
     size_t n;
     size_t pop_target;
     double *pos, *fit, *health, *step, *pend; /* pend: 1 = not yet evaluated */
     double *grad, *mom;                        /* hybrid only (cap*dim) */
     double *best_x;
+    double *best_g; /* hybrid only (dim) */
     double best_f;
     uint64_t n_evals, n_steps, n_gen, n_restarts, rng_ctr;
     uint64_t cyc_ed, cyc_re, cyc_c;
@@ -210,7 +212,10 @@ static void free_arrays(ct_bfo *b)
     b->snap_cap = 0;
 }
 
-static size_t state_bytes(const ct_bfo *b, size_t n);
+/* version 2 added the hybrid kind's gradient at the best point; version 1
+ * states still load (that gradient then is unknown) */
+enum { STATE_VERSION = 2, N_U64 = 14, N_DBL = 6 };
+static size_t state_bytes(const ct_bfo *b, size_t n, uint32_t version);
 
 /* (Re)allocates every per-bacterium array for cap bacteria, keeping the
  * first b->n entries. Never called from a step. */
@@ -255,7 +260,7 @@ static ct_status ensure_cap(ct_bfo *b, size_t cap)
         return ct_fail(&b->err, CT_ENOMEM, "%s: out of memory", kind_what[b->kind]);
     b->active = na;
     b->cap = cap;
-    size_t sb = state_bytes(b, cap);
+    size_t sb = state_bytes(b, cap, STATE_VERSION);
     unsigned char *ns = realloc(b->snap, sb);
     if (!ns)
         return ct_fail(&b->err, CT_ENOMEM, "%s: out of memory", kind_what[b->kind]);
@@ -398,7 +403,8 @@ ct_status ct_bfo_create(ct_bfo **out, const char *kind, size_t dim, const char *
     if (!st) {
         b->slots = calloc(1, sizeof *b->slots);
         b->best_x = calloc(dim, sizeof(double));
-        if (!b->slots || !b->best_x)
+        b->best_g = k == KIND_HYBRID ? calloc(dim, sizeof(double)) : NULL;
+        if (!b->slots || !b->best_x || (k == KIND_HYBRID && !b->best_g))
             st = ct_fail(&b->err, CT_ENOMEM, "%s: out of memory", kind_what[k]);
     }
     if (!st)
@@ -422,6 +428,7 @@ void ct_bfo_destroy(ct_bfo *b)
     free(b->hi);
     free(b->slots);
     free(b->best_x);
+    free(b->best_g);
     free(b);
 }
 
@@ -752,12 +759,16 @@ static ct_status eval_rows(ct_bfo *b, const double *x, size_t *n, double *f, dou
         }
     /* every evaluated row is a candidate for the best; the first row is
      * the best so far even when its fitness is +inf or NaN, so that
-     * best_params is always a point whose value is best_fitness */
+     * best_params is always a point whose value is best_fitness (and, with
+     * a gradient callback, best_g the gradient there) */
     for (size_t i = 0; i < *n; i++)
         if (!b->has_best || better(f[i], b->best_f)) {
             b->best_f = f[i];
             memcpy(b->best_x, x + i * b->dim, b->dim * sizeof(double));
             b->has_best = 1;
+            b->has_best_g = use_grad(b);
+            if (b->has_best_g)
+                memcpy(b->best_g, g + i * b->dim, b->dim * sizeof(double));
         }
     return CT_OK;
 }
@@ -1200,11 +1211,11 @@ static void adapt_after_step(ct_bfo *b, double best_before)
 /* state (de)serialization                                                  */
 
 #define MAGIC "CTBFO\0\0\1"
-enum { STATE_VERSION = 1, N_U64 = 14, N_DBL = 6 };
 
-static size_t state_bytes(const ct_bfo *b, size_t n)
+static size_t state_bytes(const ct_bfo *b, size_t n, uint32_t version)
 {
-    size_t arrays = 4 * n + 1 + b->dim + (b->kind == KIND_HYBRID ? 2 * n * b->dim : 0) + n * b->dim;
+    size_t hyb = b->kind == KIND_HYBRID ? 2 * n * b->dim + (version >= 2 ? b->dim : 0) : 0;
+    size_t arrays = 4 * n + 1 + b->dim + hyb + n * b->dim;
     return 8 + 4 * 4 + 8 * 2 + 8 * O_NSLOTS + 8 * N_U64 + 8 * N_DBL + 8 * arrays;
 }
 
@@ -1227,7 +1238,8 @@ static void save_into(const ct_bfo *b, unsigned char *out)
     put_u32(&w, STATE_VERSION);
     put_u32(&w, (uint32_t)b->kind);
     put_u32(&w, (uint32_t)((b->initialized ? 1 : 0) | (b->stopped ? 2 : 0) | (b->has_best ? 4 : 0) |
-                         (b->smax_given ? 8 : 0) | (b->smin_given ? 16 : 0)));
+                         (b->smax_given ? 8 : 0) | (b->smin_given ? 16 : 0) |
+                         (b->has_best_g ? 32 : 0)));
     put_u32(&w, O_NSLOTS);
     put_u64(&w, b->dim);
     put_u64(&w, b->n);
@@ -1249,6 +1261,7 @@ static void save_into(const ct_bfo *b, unsigned char *out)
     if (b->kind == KIND_HYBRID) {
         put(&w, b->grad, 8 * b->n * b->dim);
         put(&w, b->mom, 8 * b->n * b->dim);
+        put(&w, b->best_g, 8 * b->dim);
     }
 }
 
@@ -1257,14 +1270,14 @@ ct_status ct_bfo_state_size(const ct_bfo *b, size_t *bytes)
     CHECK_HANDLE(b);
     if (!bytes)
         return ct_fail((ct_err *)&b->err, CT_EINVAL, "ct_bfo_state_size: bytes is NULL");
-    *bytes = state_bytes(b, b->n);
+    *bytes = state_bytes(b, b->n, STATE_VERSION);
     return CT_OK;
 }
 
 ct_status ct_bfo_state_save(const ct_bfo *b, void *buf, size_t cap)
 {
     CHECK_HANDLE(b);
-    size_t need = state_bytes(b, b->n);
+    size_t need = state_bytes(b, b->n, STATE_VERSION);
     if (!buf || cap < need)
         return ct_fail((ct_err *)&b->err, CT_EINVAL,
                        "ct_bfo_state_save: buffer of %zu bytes is too small (need %zu)", cap,
@@ -1297,7 +1310,7 @@ static ct_status load_from(ct_bfo *b, const unsigned char *p, size_t len, int ke
     if (!get(&r, magic, 8) || memcmp(magic, MAGIC, 8) || !get(&r, &ver, 4) || !get(&r, &kind, 4) ||
         !get(&r, &flags, 4) || !get(&r, &nslots, 4) || !get(&r, &dim, 8) || !get(&r, &n, 8))
         return ct_fail(&b->err, CT_EFORMAT, "%s: state: not a ctrain BFO state (bad header)", w);
-    if (ver != STATE_VERSION || nslots != O_NSLOTS)
+    if (ver < 1 || ver > STATE_VERSION || nslots != O_NSLOTS)
         return ct_fail(&b->err, CT_EFORMAT, "%s: state: unsupported version %u", w, ver);
     if (kind != (uint32_t)b->kind)
         return ct_fail(&b->err, CT_EMISMATCH, "%s: state: saved by kind '%s', not '%s'", w,
@@ -1305,9 +1318,9 @@ static ct_status load_from(ct_bfo *b, const unsigned char *p, size_t len, int ke
     if (dim != b->dim)
         return ct_fail(&b->err, CT_EMISMATCH, "%s: state: dim %llu does not match dim %zu", w,
                        (unsigned long long)dim, b->dim);
-    if (n > 1000000 || state_bytes(b, (size_t)n) != len)
+    if (n > 1000000 || state_bytes(b, (size_t)n, ver) != len)
         return ct_fail(&b->err, CT_EFORMAT, "%s: state: %zu bytes, expected %zu for %llu bacteria",
-                       w, len, n <= 1000000 ? state_bytes(b, (size_t)n) : 0,
+                       w, len, n <= 1000000 ? state_bytes(b, (size_t)n, ver) : 0,
                        (unsigned long long)n);
     double o[O_NSLOTS];
     get(&r, o, sizeof o);
@@ -1316,22 +1329,33 @@ static ct_status load_from(ct_bfo *b, const unsigned char *p, size_t len, int ke
         return ct_fail_keep(&b->err, CT_EFORMAT);
     if ((st = cross_check(b, o)))
         return ct_fail_keep(&b->err, CT_EFORMAT);
+    uint64_t u[N_U64];
+    double dv[N_DBL];
+    get(&r, u, sizeof u);
+    get(&r, dv, sizeof dv);
+    /* the population the next step resizes to: population_size, or for the
+     * adaptive kind within its bounds (0: not recorded, the current size) */
+    const int adaptive = b->kind == KIND_ADAPTIVE;
+    const uint64_t pmin = adaptive ? (uint64_t)o[O_PMIN] : (uint64_t)o[O_POP];
+    const uint64_t pmax = adaptive ? (uint64_t)o[O_PMAX] : (uint64_t)o[O_POP];
+    if (u[0] != 0 && (u[0] < pmin || u[0] > pmax))
+        return ct_fail(&b->err, CT_EFORMAT,
+                       "%s: state: population target %llu outside [%llu, %llu]", w,
+                       (unsigned long long)u[0], (unsigned long long)pmin,
+                       (unsigned long long)pmax);
     size_t need = needed_cap(b, o);
     if (need < n)
         need = (size_t)n;
     if ((st = ensure_cap(b, need)))
         return st;
     memcpy(b->o, o, sizeof o);
-    uint64_t u[N_U64];
-    double dv[N_DBL];
-    get(&r, u, sizeof u);
-    get(&r, dv, sizeof dv);
     b->n = (size_t)n;
     b->initialized = (flags & 1) != 0;
     b->stopped = (flags & 2) != 0;
     b->has_best = (flags & 4) != 0;
     b->smax_given = (flags & 8) != 0;
     b->smin_given = (flags & 16) != 0;
+    b->has_best_g = b->kind == KIND_HYBRID && ver >= 2 && (flags & 32) != 0;
     b->pop_target = (size_t)u[0];
     if (!keep_evals)
         b->n_evals = u[1];
@@ -1360,8 +1384,10 @@ static ct_status load_from(ct_bfo *b, const unsigned char *p, size_t len, int ke
     if (b->kind == KIND_HYBRID) {
         get(&r, b->grad, 8 * b->n * b->dim);
         get(&r, b->mom, 8 * b->n * b->dim);
+        if (ver >= 2)
+            get(&r, b->best_g, 8 * b->dim);
     }
-    if (b->pop_target < 2 || b->pop_target > 1000000)
+    if (b->pop_target == 0)
         b->pop_target = b->n ? b->n : (size_t)b->o[O_POP];
     return CT_OK;
 }
@@ -1516,7 +1542,7 @@ ct_status ct_bfo_step(ct_bfo *b, double *x, uint64_t max_fe_step, double *best)
         memcpy(msg, b->err.msg, sizeof msg);
         uint64_t n0;
         memcpy(&n0, b->snap + 32, 8);
-        load_from(b, b->snap, state_bytes(b, (size_t)n0), 1);
+        load_from(b, b->snap, state_bytes(b, (size_t)n0, STATE_VERSION), 1);
         memcpy(b->err.msg, msg, sizeof msg);
         if (b->has_best)
             memcpy(x, b->best_x, b->dim * sizeof(double));
@@ -1551,6 +1577,21 @@ ct_status ct_bfo_best(const ct_bfo *b, double *x, double *fitness)
         memset(x, 0, b->dim * sizeof(double));
     if (fitness)
         *fitness = b->best_f;
+    return CT_OK;
+}
+
+ct_status ct_bfo_best_grad(const ct_bfo *b, double *g, int *known)
+{
+    CHECK_HANDLE(b);
+    if (!g)
+        return ct_fail((ct_err *)&b->err, CT_EINVAL, "ct_bfo_best_grad: g is NULL");
+    const int k = b->has_best && b->has_best_g;
+    if (k)
+        memcpy(g, b->best_g, b->dim * sizeof(double));
+    else
+        memset(g, 0, b->dim * sizeof(double));
+    if (known)
+        *known = k;
     return CT_OK;
 }
 

@@ -366,6 +366,57 @@ def test_torch_hybrid_gradients_of_different_points_do_not_add_up():
         assert torch.allclose(pts[4 + i], x - 0.01 * g / g.norm(), rtol=0, atol=1e-15)
 
 
+def test_torch_hybrid_grad_after_step_is_the_gradient_at_best_params():
+    """After a step (also one whose closure raised), .grad is what autograd
+    gives at best_params, in each parameter's own shape and dtype."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    X, y = torch.randn(16, 3), torch.randn(16, 1)
+    calls = [0]
+    fail_at = [None]
+
+    def closure():
+        calls[0] += 1
+        if fail_at[0] is not None and calls[0] >= fail_at[0]:
+            raise RuntimeError("closure failed on purpose")
+        loss = torch.nn.functional.mse_loss(model(X), y)
+        loss.backward()
+        return loss
+
+    def autograd_at_params():
+        for p in model.parameters():
+            p.grad = None
+        with torch.enable_grad():
+            torch.nn.functional.mse_loss(model(X), y).backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    opt = copt.HybridBFO(model.parameters(), population_size=8, chemotaxis_steps=3, seed=4)
+    for _ in range(2):
+        opt.step(closure)
+        got = [p.grad.clone() for p in model.parameters()]
+        assert all(g.shape == p.shape and g.dtype == p.dtype
+                   for g, p in zip(got, model.parameters()))
+        want = autograd_at_params()
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    fail_at[0] = calls[0] + 30
+    with pytest.raises(RuntimeError, match="on purpose"):
+        opt.step(closure)
+    got = [p.grad.clone() for p in model.parameters()]
+    fail_at[0] = None
+    assert all(torch.equal(a, b) for a, b in zip(got, autograd_at_params()))
+
+
+def test_numpy_hybrid_best_grad():
+    def fj(x):
+        return float(np.sum((x - 0.5) ** 2)), 2 * (x - 0.5)
+
+    opt = cnp.HybridBFO(fj, np.linspace(-3, 3, 5), jac=True, seed=2, population_size=10)
+    assert opt.best_grad is None
+    opt.step()
+    np.testing.assert_array_equal(opt.best_grad, fj(opt.best_params)[1])
+    assert cnp.HybridBFO(lambda x: float(np.sum(x * x)), np.ones(3)).best_grad is None
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
 def test_torch_low_and_high_precision_params(dtype):
     model, X, y = _problem(dtype)
